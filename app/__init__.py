@@ -1,0 +1,1 @@
+"""A persistent WebSocket chat server."""

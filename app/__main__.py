@@ -1,0 +1,95 @@
+"""`python -m app`: serve the chat with uvicorn, settings from CHAT_* variables and flags."""
+
+import argparse
+import asyncio
+import logging
+import logging.config
+import os
+import signal
+import sys
+from typing import Any
+
+import uvicorn
+from uvicorn.config import LOGGING_CONFIG
+
+from app.db import create_engine
+from app.schema import SchemaNotReady, prepare_schema
+from app.settings import Settings
+
+log = logging.getLogger("app")
+
+
+def _settings_help() -> str:
+    lines = ["settings (environment variables, flags override the first four):"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "unset" if default is None else str(int(default) if isinstance(default, bool) else default)
+        lines.append(f"  CHAT_{name.upper():<26} {field.description} (default: {shown})")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="Serve the persistent chat.",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", help="listen address (CHAT_HOST)")
+    parser.add_argument("--port", type=int, help="listen port (CHAT_PORT)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (needs CHAT_REDIS_URL when > 1)")
+    parser.add_argument("--log-level", help="debug, info, warning, error (CHAT_LOG_LEVEL)")
+    return parser.parse_args(argv)
+
+
+def log_config(level: str) -> dict[str, Any]:
+    config: dict[str, Any] = {**LOGGING_CONFIG, "loggers": dict(LOGGING_CONFIG["loggers"])}
+    config["loggers"]["app"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
+
+
+async def _check_schema(settings: Settings) -> None:
+    engine = create_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        await prepare_schema(engine, auto_migrate=settings.auto_migrate)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "log_level": args.log_level}.items() if v is not None}
+    settings = Settings(**overrides)
+    logging.config.dictConfig(log_config(settings.log_level))
+    if args.workers > 1 and not settings.redis_url:
+        log.error("--workers %d needs CHAT_REDIS_URL: without Redis each process would only see its own clients", args.workers)
+        return 2
+    # Migrate (or check) once, before any worker starts, so that one line says what is wrong.
+    try:
+        asyncio.run(_check_schema(settings))
+    except SchemaNotReady as exc:
+        log.error("%s", exc)
+        return 1
+    for name, value in overrides.items():
+        os.environ[f"CHAT_{name.upper()}"] = str(value)
+    if args.workers > 1:
+        os.environ["CHAT_AUTO_MIGRATE"] = "0"  # done above: workers must not race to migrate
+    # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown: let that end in exit 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    uvicorn.run(
+        "app.main:app",
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers if args.workers > 1 else None,
+        ws_max_size=settings.max_message_bytes,
+        ws_per_message_deflate=False,
+        log_config=log_config(settings.log_level),
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

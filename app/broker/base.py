@@ -1,0 +1,33 @@
+"""The broker moves committed messages to every process that serves their room.
+
+It knows nothing of sockets: each process's hub receives what its broker delivers.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from app.messages import StoredMessage
+
+Deliver = Callable[[StoredMessage], None]
+# Called when messages may have been missed (the link to other processes broke): a process's
+# local connections can no longer be promised "no gap", and should resume with `?since=`.
+Lost = Callable[[], None]
+
+
+class Broker(Protocol):
+    """Promises, per room: messages reach `deliver` in id order, each once, only after commit.
+
+    `subscribe(room)` returns once messages published from then on will be delivered, which is
+    what lets a joiner subscribe first and read its history snapshot second without a gap.
+    Calls are counted: a room stays subscribed until every `subscribe` had its `unsubscribe`.
+    """
+
+    async def start(self, deliver: Deliver, lost: Lost) -> None: ...
+
+    async def publish(self, messages: Sequence[StoredMessage]) -> None: ...
+
+    async def subscribe(self, room_id: str) -> None: ...
+
+    async def unsubscribe(self, room_id: str) -> None: ...
+
+    async def close(self) -> None: ...

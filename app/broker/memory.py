@@ -1,0 +1,32 @@
+"""In-process fan-out: one server process serves every connection of a room."""
+
+from collections.abc import Sequence
+
+from app.broker.base import Deliver, Lost
+from app.messages import StoredMessage
+
+
+class MemoryBroker:
+    """Delivers synchronously inside `publish`, so order and exactly-once come for free."""
+
+    def __init__(self) -> None:
+        self._deliver: Deliver | None = None
+
+    async def start(self, deliver: Deliver, lost: Lost) -> None:
+        self._deliver = deliver
+
+    async def publish(self, messages: Sequence[StoredMessage]) -> None:
+        deliver = self._deliver
+        if deliver is None:
+            return
+        for message in messages:
+            deliver(message)
+
+    async def subscribe(self, room_id: str) -> None:
+        return None
+
+    async def unsubscribe(self, room_id: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._deliver = None

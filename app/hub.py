@@ -1,0 +1,82 @@
+"""This process's rooms: which connections are in which room, and the fan-out to them.
+
+Promises of `deliver` (called by the broker, in id order per room):
+- it never awaits: each connection gets a non-blocking push of a frame encoded once for the
+  whole broadcast; a connection whose queue is full is closed with 1013 and the others go on;
+- a connection that joined before a message was delivered receives it (possibly held until its
+  history snapshot is known, see `Connection.start`).
+"""
+
+import asyncio
+import logging
+
+from app.connection import Connection
+from app.frames import BroadcastFrames
+from app.messages import StoredMessage
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._rooms: dict[str, dict[Connection, None]] = {}
+        self.closing = False
+
+    @property
+    def connections(self) -> int:
+        return sum(len(members) for members in self._rooms.values())
+
+    @property
+    def rooms(self) -> int:
+        return len(self._rooms)
+
+    def join(self, conn: Connection) -> None:
+        self._rooms.setdefault(conn.room_id, {})[conn] = None
+
+    def leave(self, conn: Connection) -> None:
+        members = self._rooms.get(conn.room_id)
+        if members is None:
+            return
+        members.pop(conn, None)
+        if not members:
+            del self._rooms[conn.room_id]
+
+    def has_room(self, room_id: str) -> bool:
+        return room_id in self._rooms
+
+    def deliver(self, message: StoredMessage) -> None:
+        members = self._rooms.get(message.room_id)
+        if not members:
+            return
+        frames = BroadcastFrames(message)
+        sender = message.sender
+        # A list copy: a push may close a connection, which must not resize the dict under us.
+        for conn in list(members):
+            conn.push(message.id, frames.for_client(json=conn.json, own=conn.token == sender))
+
+    def close_all(self, code: int, reason: str = "", *, flush: bool = True) -> list[Connection]:
+        conns = [conn for members in self._rooms.values() for conn in members]
+        for conn in conns:
+            conn.close(code, reason, flush=flush)
+        return conns
+
+    async def shutdown(self, code: int, reason: str, timeout: float) -> None:
+        """Close every connection (after its queued frames) and wait for the close frames."""
+        self.closing = True
+        conns = self.close_all(code, reason, flush=True)
+        if not conns:
+            return
+        waits = [asyncio.ensure_future(conn.closed.wait()) for conn in conns]
+        done, pending = await asyncio.wait(waits, timeout=timeout)
+        for waiter in pending:
+            waiter.cancel()
+        if pending:
+            log.warning("%d client(s) did not take their close frame in time", len(pending))
+
+    def lost(self) -> None:
+        """Live messages may have been missed (the broker's link broke): close every client
+        with 1012 so that it reconnects and resumes with `?since=`."""
+        conns = self.close_all(1012, "service restart: reconnect with ?since=", flush=True)
+        if conns:
+            log.warning("closed %d client(s) with 1012: live messages may have been missed",
+                        len(conns))

@@ -1,0 +1,39 @@
+"""Tables. A message's id is its order within a room and the resume cursor (`?since=`)."""
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid; elsewhere use 64 bits.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+ROOM_ID_MAX = 64
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_room_id_id", "room_id", "id"),
+        # Ids are never reused, even after the newest row is deleted: they are resume cursors.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    room_id: Mapped[str] = mapped_column(String(ROOM_ID_MAX))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Room(Base):
+    """One row per room that has messages, kept by the writer in the same transaction."""
+
+    __tablename__ = "rooms"
+    __table_args__ = (Index("ix_rooms_last_message_id", "last_message_id"),)
+
+    room_id: Mapped[str] = mapped_column(String(ROOM_ID_MAX), primary_key=True)
+    messages: Mapped[int] = mapped_column(BigInteger)
+    last_message_id: Mapped[int] = mapped_column(BigInteger)
+    last_message_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,82 @@
+"""The REST API over the stored history."""
+
+import asyncio
+import logging
+
+import orjson
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from app.chat import ChatDep
+from app.messages import StoredMessage, iso_utc
+from app.routes.params import Cursor, Limit, RoomId
+from app.schemas import Health, MessageOut, RoomOut
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+JSON = "application/json"
+
+
+def _json(body: object) -> Response:
+    # Built by hand rather than validated again by FastAPI: the shape is the response_model's.
+    return Response(orjson.dumps(body), media_type=JSON)
+
+
+def _message(m: StoredMessage) -> dict[str, object]:
+    return {"id": m.id, "room_id": m.room_id, "text": m.text, "created_at": iso_utc(m.created_at)}
+
+
+@router.get("/rooms/{room_id}/messages", response_model=list[MessageOut], tags=["history"])
+async def list_messages(
+    room_id: RoomId,
+    chat: ChatDep,
+    limit: Limit = 50,
+    before: Cursor = None,
+    after: Cursor = None,
+) -> Response:
+    """A room's stored messages, oldest first: the newest `limit` (below `before`), or with
+    `after` the oldest `limit` above it. An unknown room gives []."""
+    messages = await chat.store.page(room_id, limit=limit, before=before, after=after)
+    return _json([_message(m) for m in messages])
+
+
+@router.get("/rooms", response_model=list[RoomOut], tags=["history"])
+async def list_rooms(
+    chat: ChatDep,
+    limit: Limit = 50,
+) -> Response:
+    """Rooms that have messages, most recently active first."""
+    rooms = await chat.store.rooms(limit=limit)
+    return _json(
+        [
+            {"room_id": r.room_id, "messages": r.messages, "last_message_at": iso_utc(r.last_message_at)}
+            for r in rooms
+        ]
+    )
+
+
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The database does not answer"}},
+    tags=["operations"],
+)
+async def healthz(chat: ChatDep) -> JSONResponse:
+    """Whether the database answers, and this process's live counts."""
+    status = "ok"
+    try:
+        await asyncio.wait_for(chat.store.ping(), timeout=2.0)
+    except Exception as exc:
+        log.warning("health check: the database does not answer: %s", exc)
+        status = "unavailable"
+    body = Health(
+        status=status,
+        connections=chat.hub.connections,
+        rooms=chat.hub.rooms,
+        queued_writes=chat.writer.queued,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if status == "ok" else 503)
+
+

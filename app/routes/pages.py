@@ -1,0 +1,28 @@
+"""The browser client: a room picker and the chat room page (left out of the API schema)."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.chat import ChatDep
+from app.routes.params import RoomId
+from app.schema import ROOT
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=ROOT / "templates")
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index(request: Request, chat: ChatDep) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "index.html", {"max_message_bytes": chat.settings.max_message_bytes}
+    )
+
+
+@router.get("/rooms/{room_id}", response_class=HTMLResponse)
+async def chatroom(request: Request, room_id: RoomId, chat: ChatDep) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "chatroom.html",
+        {"room_id": room_id, "max_message_bytes": chat.settings.max_message_bytes},
+    )

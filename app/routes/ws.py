@@ -1,0 +1,96 @@
+"""The room socket: the tutorial's flow, on top of the writer, the hub and the broker.
+
+socket -> writer (group commit) -> broker -> hub -> each connection's bounded queue.
+"""
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Query, WebSocket
+
+from app.chat import Chat, ChatDep
+from app.connection import Connection
+from app.frames import HISTORY_END, JSON_SUBPROTOCOL, history_frame
+from app.origin import origin_allowed
+from app.ratelimit import TokenBucket
+from app.routes.params import MAX_ID, RoomId
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+UNSUPPORTED_DATA = 1003
+POLICY_VIOLATION = 1008
+MESSAGE_TOO_BIG = 1009
+INTERNAL_ERROR = 1011
+
+Since = Annotated[int | None, Query(ge=0, le=MAX_ID)]
+
+
+@router.websocket("/{room_id}")
+async def room_socket(websocket: WebSocket, room_id: RoomId, chat: ChatDep, since: Since = None):
+    if chat.hub.closing:
+        await websocket.close(1001)  # before accept: the handshake is refused
+        return
+    if not origin_allowed(websocket.headers, chat.settings.origins):
+        log.warning("refused a WebSocket to room %r from Origin %r",
+                    room_id, websocket.headers.get("origin"))
+        await websocket.close(POLICY_VIOLATION)
+        return
+    json = JSON_SUBPROTOCOL in websocket.scope.get("subprotocols", ())
+    await websocket.accept(subprotocol=JSON_SUBPROTOCOL if json else None)
+    conn = Connection(
+        room_id, websocket.send, websocket.close, json=json, limit=chat.settings.send_queue
+    )
+    await chat.join(conn)
+    try:
+        if await _replay(chat, conn, since):
+            await _read(websocket, conn, chat)
+    finally:
+        await chat.leave(conn)
+
+
+async def _replay(chat: Chat, conn: Connection, since: int | None) -> bool:
+    try:
+        snapshot = await chat.store.snapshot(
+            conn.room_id, since=since, last=chat.settings.history_replay
+        )
+    except Exception as exc:
+        log.error("closing a joiner of room %r with 1011: history unavailable: %s", conn.room_id, exc)
+        conn.close(INTERNAL_ERROR, "history unavailable")
+        await conn.closed.wait()
+        return False
+    history = [history_frame(m, json=conn.json) for m in snapshot.messages]
+    if conn.json:
+        history.append(HISTORY_END)
+    conn.start(history, snapshot.cutoff)
+    return True
+
+
+async def _read(websocket: WebSocket, conn: Connection, chat: Chat) -> None:
+    """Read the client's frames and queue them for the writer, never waiting for a commit."""
+    settings = chat.settings
+    max_bytes = settings.max_message_bytes
+    bucket = TokenBucket(settings.rate_limit, settings.rate_burst) if settings.rate_limited else None
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if conn.close_code is not None:
+            continue  # closing: what still arrives is not acknowledged, so not stored
+        text = message.get("text")
+        if text is None:
+            _reject(conn, UNSUPPORTED_DATA, "binary frames are not accepted")
+        elif len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes):
+            _reject(conn, MESSAGE_TOO_BIG, f"message over {max_bytes} bytes")
+        elif not text or text.isspace():
+            continue
+        elif bucket is not None and not bucket.take():
+            _reject(conn, POLICY_VIOLATION, "rate limit exceeded")
+        else:
+            await chat.writer.submit(conn.room_id, text, conn)
+
+
+def _reject(conn: Connection, code: int, reason: str) -> None:
+    log.info("closing a client of room %r with %d: %s", conn.room_id, code, reason)
+    conn.close(code, reason, flush=True)

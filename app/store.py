@@ -1,0 +1,143 @@
+"""The only code that runs SQL: the writer's batch insert, and the reads for REST and replay."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.messages import StoredMessage
+from app.models import Message, Room
+
+REPLAY_CAP = 1000
+
+_COLUMNS = (Message.id, Message.room_id, Message.text, Message.created_at)
+
+
+@dataclass(slots=True, frozen=True)
+class NewMessage:
+    room_id: str
+    text: str
+    created_at: datetime
+    sender: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class RoomSummary:
+    room_id: str
+    messages: int
+    last_message_at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class Snapshot:
+    """A room's replay, and the id at or below which every committed message is in it or older."""
+
+    messages: list[StoredMessage]
+    cutoff: int
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._dialect = engine.dialect.name
+
+    async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
+        """Store a batch in one transaction; the result is in id order, which is commit order."""
+        async with self.engine.begin() as conn:
+            await self._lock_rooms(conn, sorted({m.room_id for m in batch}))
+            result = await conn.execute(
+                Message.__table__.insert().returning(Message.id, sort_by_parameter_order=True),
+                [{"room_id": m.room_id, "text": m.text, "created_at": m.created_at} for m in batch],
+            )
+            ids = result.scalars().all()
+            stored = [
+                StoredMessage(i, m.room_id, m.text, m.created_at, m.sender)
+                for i, m in zip(ids, batch, strict=True)
+            ]
+            await self._count_rooms(conn, stored)
+        return stored
+
+    async def _lock_rooms(self, conn: AsyncConnection, room_ids: list[str]) -> None:
+        # Several processes may write to one room: on PostgreSQL serialise a room's inserts and
+        # commits so its ids become visible in id order (sorted, so two writers cannot deadlock).
+        if self._dialect == "postgresql":
+            for room_id in room_ids:
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtextextended(:room, 0))"),
+                    {"room": room_id},
+                )
+
+    async def _count_rooms(self, conn: AsyncConnection, stored: list[StoredMessage]) -> None:
+        per_room: dict[str, dict[str, Any]] = {}
+        for m in stored:
+            row = per_room.setdefault(m.room_id, {"room_id": m.room_id, "messages": 0})
+            row["messages"] += 1
+            row["last_message_id"] = m.id
+            row["last_message_at"] = m.created_at
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt = insert(Room.__table__)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Room.room_id],
+            set_={
+                "messages": Room.messages + stmt.excluded.messages,
+                "last_message_id": stmt.excluded.last_message_id,
+                "last_message_at": stmt.excluded.last_message_at,
+            },
+        )
+        await conn.execute(stmt, list(per_room.values()))
+
+    async def page(
+        self, room_id: str, *, limit: int, before: int | None = None, after: int | None = None
+    ) -> list[StoredMessage]:
+        """Oldest first: the newest `limit` below `before`, or with `after` the oldest above it."""
+        query = select(*_COLUMNS).where(Message.room_id == room_id)
+        if before is not None:
+            query = query.where(Message.id < before)
+        if after is not None:
+            return await self._fetch(query.where(Message.id > after).order_by(Message.id), limit)
+        return (await self._fetch(query.order_by(Message.id.desc()), limit))[::-1]
+
+    async def snapshot(self, room_id: str, *, since: int | None, last: int) -> Snapshot:
+        """The replay for a joiner: the last `last` messages, or with `since` those above it."""
+        async with self.engine.connect() as conn:
+            newest = await conn.scalar(
+                select(func.max(Message.id)).where(Message.room_id == room_id)
+            )
+        cutoff = newest or 0
+        if since is None and last == 0 or since is not None and since >= cutoff:
+            return Snapshot([], cutoff)
+        # Bounded by the cutoff so the snapshot and the cutoff agree even without a transaction.
+        query = select(*_COLUMNS).where(Message.room_id == room_id, Message.id <= cutoff)
+        if since is not None:
+            query = query.where(Message.id > since)
+        limit = REPLAY_CAP if since is not None else last
+        rows = await self._fetch(query.order_by(Message.id.desc()), limit)
+        return Snapshot(rows[::-1], cutoff)
+
+    async def rooms(self, *, limit: int) -> list[RoomSummary]:
+        """Rooms that have messages, most recently active first."""
+        query = (
+            select(Room.room_id, Room.messages, Room.last_message_at)
+            .order_by(Room.last_message_id.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            result = await conn.execute(query)
+            return [RoomSummary(*row) for row in result]
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def _fetch(self, query: Select[Any], limit: int) -> list[StoredMessage]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(query.limit(limit))
+            return _messages(result)
+
+
+def _messages(rows: Iterable[Any]) -> list[StoredMessage]:
+    return [StoredMessage(*row) for row in rows]

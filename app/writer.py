@@ -1,0 +1,108 @@
+"""The single writer task: a queue of accepted messages, group commit, hand-off in id order.
+
+Promises:
+- durable before visible: a message is handed to `publish` only after its transaction committed;
+- one order: batches are committed one after another and handed over in id order;
+- group commit: everything queued while a commit runs goes into the next transaction, one
+  multi-row INSERT ... RETURNING, so a fast sender is never held to one message per commit;
+- a failed commit publishes nothing of its batch: each of its senders is told (`write_failed`),
+  and their messages still waiting in the queue are dropped, so nothing after a lost message
+  of theirs is shown either. The writer goes on with the next batch.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from app.messages import StoredMessage
+from app.store import NewMessage, Store
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[list[StoredMessage]], Awaitable[None]]
+
+
+class Sender(Protocol):
+    token: str
+
+    def write_failed(self) -> None: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+
+class Writer:
+    def __init__(
+        self, store: Store, publish: Publish, *, batch_max: int = 1000, queue_max: int = 10_000
+    ) -> None:
+        self._store = store
+        self._publish = publish
+        self._batch_max = batch_max
+        self._queue: asyncio.Queue[tuple[NewMessage, Sender]] = asyncio.Queue(queue_max)
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
+
+    @property
+    def queued(self) -> int:
+        """Messages accepted but not yet committed and handed over."""
+        return self._queue.qsize() + self._in_flight
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="chat-writer")
+
+    async def submit(self, room_id: str, text: str, sender: Sender) -> None:
+        """Queue a message. Waits only when the queue is full, holding back just this sender."""
+        message = NewMessage(room_id, text, datetime.now(UTC), sender.token)
+        await self._queue.put((message, sender))
+
+    async def flush(self) -> None:
+        """Return once everything submitted so far has been committed (or failed) and handed on."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        """Commit everything queued, then end the task."""
+        if self._task is None:
+            return
+        await self.flush()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self._in_flight = len(batch)
+            try:
+                await self._commit([(m, s) for m, s in batch if not s.failed])
+            finally:
+                self._in_flight = 0
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[tuple[NewMessage, Sender]]) -> None:
+        if not batch:
+            return
+        try:
+            stored = await self._store.insert([m for m, _ in batch])
+        except Exception as exc:
+            senders = {id(s): s for _, s in batch}.values()
+            log.error(
+                "commit of %d message(s) failed, closing their %d sender(s) with 1011: %s",
+                len(batch), len(senders), _one_line(exc),
+            )
+            for sender in senders:
+                sender.write_failed()
+            return
+        try:
+            await self._publish(stored)
+        except Exception:
+            log.exception("handing %d committed message(s) to the fan-out failed", len(stored))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -1,0 +1,46 @@
+"""Fixtures: a real server process on a free port, and a factory for servers of one test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import ServerProcess, unique_room
+
+StartServer = Callable[..., ServerProcess]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the tests that only need the contract's defaults (rate limit off)."""
+    proc = ServerProcess(tmp_path_factory.mktemp("server"), {"CHAT_RATE_LIMIT": "0"}).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """Start servers with their own settings; they are stopped when the test ends."""
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str] | None = None, **kwargs: object) -> ServerProcess:
+        workdir = kwargs.pop("workdir", None) or tmp_path
+        proc = ServerProcess(workdir, env, **kwargs).start()  # type: ignore[arg-type]
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def room() -> str:
+    return unique_room()

@@ -1,0 +1,37 @@
+"""The app with a store that fails while a marker file exists: storage trouble on demand.
+
+Served by uvicorn's `--factory tests.faulty_app:create`; the marker is CHAT_TEST_FAULT_FILE.
+"""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from app.main import create_app
+from app.messages import StoredMessage
+from app.store import NewMessage, Store
+
+
+class InjectedFault(OSError):
+    pass
+
+
+class FaultyStore(Store):
+    @staticmethod
+    def _check() -> None:
+        if Path(os.environ["CHAT_TEST_FAULT_FILE"]).exists():
+            raise InjectedFault("disk I/O error (injected by the test)")
+
+    async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
+        self._check()
+        return await super().insert(batch)
+
+    async def ping(self) -> None:
+        self._check()
+        await super().ping()
+
+
+def create() -> FastAPI:
+    return create_app(store_factory=FaultyStore)

@@ -1,0 +1,109 @@
+"""The schema belongs to Alembic: upgrade, downgrade, agreement with the models, start-up."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.clients import join, recv, recv_n
+from tests.support import ROOT, ServerProcess
+
+pytestmark = pytest.mark.anyio
+
+
+def alembic(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+def tables(db: Path) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+    return {name for (name,) in rows} - {"sqlite_sequence"}
+
+
+def test_upgrade_head_then_downgrade_base_on_a_fresh_database(tmp_path):
+    db = tmp_path / "fresh.db"
+    up = alembic(db, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert tables(db) == {"alembic_version", "messages", "rooms"}
+    down = alembic(db, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    assert tables(db) == {"alembic_version"}
+
+
+def test_models_and_migrations_agree(tmp_path):
+    db = tmp_path / "check.db"
+    assert alembic(db, "upgrade", "head").returncode == 0
+    check = alembic(db, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+
+
+def test_the_history_query_uses_the_room_index(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "plan.db"
+    assert alembic(db, "upgrade", "head").returncode == 0
+    with sqlite3.connect(db) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id, text FROM messages WHERE room_id = ? AND id < ? "
+            "ORDER BY id DESC LIMIT 50",
+            ("general", 10),
+        ).fetchall()
+    detail = " ".join(row[-1] for row in plan)
+    assert "ix_messages_room_id_id" in detail and "TEMP B-TREE" not in detail
+
+
+def test_the_server_creates_the_schema_on_start(start_server, tmp_path):
+    start_server()
+    assert {"messages", "rooms", "alembic_version"} <= tables(tmp_path / "chat.db")
+
+
+def test_with_auto_migrate_off_an_unmigrated_database_refuses_to_start(tmp_path):
+    srv = ServerProcess(tmp_path, {"CHAT_AUTO_MIGRATE": "0"})
+    with pytest.raises(RuntimeError, match="alembic upgrade head"):
+        srv.start(timeout=20)
+    assert srv.proc is not None and srv.proc.returncode not in (0, None)
+    errors = [line for line in srv.log().splitlines() if "ERROR" in line]
+    assert len(errors) == 1, srv.log()
+
+
+def test_with_auto_migrate_off_a_migrated_database_serves(start_server, tmp_path):
+    assert alembic(tmp_path / "chat.db", "upgrade", "head").returncode == 0
+    srv = start_server({"CHAT_AUTO_MIGRATE": "0"})
+    assert srv.health()["status"] == "ok"
+
+
+async def test_history_survives_a_restart(start_server, tmp_path, room):
+    first = start_server()
+    async with join(first.ws(room)) as ws:
+        await ws.send("kept")
+        assert await recv(ws) == "You wrote: kept"
+    first.stop()
+    second = start_server()
+    async with join(second.ws(room)) as ws:
+        assert await recv_n(ws, 1) == ["A client says: kept"]
+    assert [m["text"] for m in second.messages(room)] == ["kept"]
+
+
+def test_python_m_app_help_lists_the_settings():
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    ).stdout
+    for name in [
+        "CHAT_DATABASE_URL", "CHAT_HOST", "CHAT_PORT", "CHAT_REDIS_URL", "CHAT_HISTORY_REPLAY",
+        "CHAT_MAX_MESSAGE_BYTES", "CHAT_AUTO_MIGRATE", "CHAT_ALLOWED_ORIGINS", "CHAT_RATE_LIMIT",
+        "CHAT_RATE_BURST", "CHAT_SEND_QUEUE",
+    ]:
+        assert name in out
+    assert "sqlite+aiosqlite:///./chat.db" in out
+
+
