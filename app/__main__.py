@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
         workers=args.workers if args.workers > 1 else None,
+        ws="app.protocol:ChatWebSocketProtocol",
         ws_max_size=settings.max_message_bytes,
         ws_per_message_deflate=False,
         log_config=log_config(settings.log_level),

@@ -45,6 +45,7 @@ class Connection:
         self._sending = False
         self._cutoff = 0
         self._failed = False
+        self._hurried = False
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed = asyncio.Event()
@@ -80,10 +81,13 @@ class Connection:
         self.close(1011, "message could not be stored")
 
     def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
-        if self.close_code is not None:
+        """Close with `code`; a later call without `flush` hurries a flushing close along."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+        elif flush or self._hurried:
             return
-        self.close_code, self.close_reason = code, reason
         if not flush:
+            self._hurried = True
             self._frames.clear()
             if self._sending and self._task is not None:
                 self._task.cancel()  # blocked on a client that does not read

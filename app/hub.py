@@ -61,17 +61,17 @@ class Hub:
         return conns
 
     async def shutdown(self, code: int, reason: str, timeout: float) -> None:
-        """Close every connection (after its queued frames) and wait for the close frames."""
+        """Close every connection after its queued frames; clients that do not take them within
+        `timeout` are closed at once."""
         self.closing = True
         conns = self.close_all(code, reason, flush=True)
-        if not conns:
+        if not conns or await _all_closed(conns, timeout):
             return
-        waits = [asyncio.ensure_future(conn.closed.wait()) for conn in conns]
-        done, pending = await asyncio.wait(waits, timeout=timeout)
-        for waiter in pending:
-            waiter.cancel()
-        if pending:
-            log.warning("%d client(s) did not take their close frame in time", len(pending))
+        slow = [conn for conn in conns if not conn.closed.is_set()]
+        log.warning("%d client(s) did not read their last frames in time: closing at once", len(slow))
+        for conn in slow:
+            conn.close(code, reason)
+        await _all_closed(slow, 1.0)
 
     def lost(self) -> None:
         """Live messages may have been missed (the broker's link broke): close every client
@@ -80,3 +80,11 @@ class Hub:
         if conns:
             log.warning("closed %d client(s) with 1012: live messages may have been missed",
                         len(conns))
+
+
+async def _all_closed(conns: list[Connection], timeout: float) -> bool:
+    waits = [asyncio.ensure_future(conn.closed.wait()) for conn in conns]
+    _, pending = await asyncio.wait(waits, timeout=timeout)
+    for waiter in pending:
+        waiter.cancel()
+    return not pending

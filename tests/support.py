@@ -17,6 +17,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 
 
+DEFAULT_COMMAND = [sys.executable, "-m", "app"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -61,7 +64,8 @@ class ServerProcess:
             "CHAT_LOG_LEVEL": "info",
             **(env or {}),
         }
-        self.command = command or [sys.executable, "-m", "app"]
+        # "{port}" in the command stands for the chosen port.
+        self.command = [arg.replace("{port}", str(self.port)) for arg in command or DEFAULT_COMMAND]
         self.log_path = workdir / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -75,6 +75,10 @@ async def _read(websocket: WebSocket, conn: Connection, chat: Chat) -> None:
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
+            if message.get("code") == MESSAGE_TOO_BIG and conn.close_code is None:
+                # The protocol itself refused the frame (its size limit is the setting's).
+                log.info("closed a client of room %r with 1009: message over %d bytes",
+                         conn.room_id, max_bytes)
             return
         if conn.close_code is not None:
             continue  # closing: what still arrives is not acknowledged, so not stored

@@ -1,0 +1,44 @@
+"""uvicorn's websockets-sansio protocol, with closes that a client who stopped reading cannot hold up.
+
+Stock uvicorn waits for the socket to become writable before it writes a close frame, and closes
+the transport gracefully, which waits for the send buffer to drain. A client that stopped reading
+never lets either happen, so its connection (and its buffered frames) would stay forever. Here:
+- the close frame is written at once (it is a few bytes on top of a buffer already bounded by the
+  transport's high-water mark), so a client that reads again soon still learns the close code;
+- if the closing handshake has not completed after `close_timeout`, the transport is aborted;
+- a keepalive ping that goes unanswered aborts the transport too (a dead peer is dropped).
+
+`python -m app` serves with it; with plain uvicorn pass `--ws app.protocol:ChatWebSocketProtocol`.
+"""
+
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+
+class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
+    CLOSE_TIMEOUT = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.close_timeout = self.CLOSE_TIMEOUT
+
+    async def send(self, message: Any) -> None:
+        if message["type"] != "websocket.close" or not self.handshake_complete:
+            await super().send(message)
+            return
+        # Write the close frame even if the peer is not reading; the transport pauses again.
+        self.writable.set()
+        await super().send(message)
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+            self.close_timer = self.loop.call_later(self.close_timeout, self._abort)
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        self._abort()
+
+    def _abort(self) -> None:
+        self.close_timer = None
+        if self.transport is not None:
+            self.transport.abort()
