@@ -35,4 +35,6 @@ class Health(BaseModel):
 
 
 class ErrorDetail(BaseModel):
-    detail: str
+    """FastAPI's body for an HTTP error other than a validation error."""
+
+    detail: str = Field(examples=["Not Found"])

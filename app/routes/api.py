@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from app.chat import ChatDep
 from app.messages import StoredMessage, iso_utc
 from app.routes.params import Cursor, Limit, RoomId
-from app.schemas import Health, MessageOut, RoomOut
+from app.schemas import ErrorDetail, Health, MessageOut, RoomOut
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,16 @@ def _message(m: StoredMessage) -> dict[str, object]:
     return {"id": m.id, "room_id": m.room_id, "text": m.text, "created_at": iso_utc(m.created_at)}
 
 
-@router.get("/rooms/{room_id}/messages", response_model=list[MessageOut], tags=["history"])
+# A room id holding an encoded "/" (%2F) splits the path, which then matches no route.
+NOT_FOUND = {404: {"model": ErrorDetail, "description": "The path matches no route"}}
+
+
+@router.get(
+    "/rooms/{room_id}/messages",
+    response_model=list[MessageOut],
+    responses=NOT_FOUND,
+    tags=["history"],
+)
 async def list_messages(
     room_id: RoomId,
     chat: ChatDep,
