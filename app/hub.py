@@ -27,6 +27,10 @@ class Hub:
         return sum(len(members) for members in self._rooms.values())
 
     @property
+    def queued_frames(self) -> int:
+        return sum(conn.queued for members in self._rooms.values() for conn in members)
+
+    @property
     def rooms(self) -> int:
         return len(self._rooms)
 
