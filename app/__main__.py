@@ -12,7 +12,7 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from app.db import create_engine
+from app.db import create_engine, is_sqlite
 from app.schema import SchemaNotReady, prepare_schema
 from app.settings import Settings
 
@@ -23,7 +23,11 @@ def _settings_help() -> str:
     lines = ["settings (environment variables, flags override the first four):"]
     for name, field in Settings.model_fields.items():
         default = field.default
-        shown = "unset" if default is None else str(int(default) if isinstance(default, bool) else default)
+        shown = (
+            "unset"
+            if default is None
+            else str(int(default) if isinstance(default, bool) else default)
+        )
         lines.append(f"  CHAT_{name.upper():<26} {field.description} (default: {shown})")
     return "\n".join(lines)
 
@@ -37,7 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--host", help="listen address (CHAT_HOST)")
     parser.add_argument("--port", type=int, help="listen port (CHAT_PORT)")
-    parser.add_argument("--workers", type=int, default=1, help="server processes (needs CHAT_REDIS_URL when > 1)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes (needs CHAT_REDIS_URL when > 1)"
+    )
     parser.add_argument("--log-level", help="debug, info, warning, error (CHAT_LOG_LEVEL)")
     return parser.parse_args(argv)
 
@@ -49,20 +55,39 @@ def log_config(level: str) -> dict[str, Any]:
 
 
 async def _check_schema(settings: Settings) -> None:
-    engine = create_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    engine = create_engine(
+        settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
     try:
         await prepare_schema(engine, auto_migrate=settings.auto_migrate)
     finally:
         await engine.dispose()
 
 
+def _workers_problem(settings: Settings) -> str | None:
+    if not settings.redis_url:
+        return "needs CHAT_REDIS_URL: without Redis each process would only see its own clients"
+    if is_sqlite(settings.database_url):
+        # SQLite has no lock that outlives a commit until the publish: rooms could be seen
+        # in different orders by different processes.
+        return (
+            "needs PostgreSQL (CHAT_DATABASE_URL=postgresql+asyncpg://...): with SQLite the "
+            "processes cannot keep one order per room"
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "log_level": args.log_level}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"host": args.host, "port": args.port, "log_level": args.log_level}.items()
+        if v is not None
+    }
     settings = Settings(**overrides)
     logging.config.dictConfig(log_config(settings.log_level))
-    if args.workers > 1 and not settings.redis_url:
-        log.error("--workers %d needs CHAT_REDIS_URL: without Redis each process would only see its own clients", args.workers)
+    if args.workers > 1 and (problem := _workers_problem(settings)):
+        log.error("--workers %d %s", args.workers, problem)
         return 2
     # Migrate (or check) once, before any worker starts, so that one line says what is wrong.
     try:

@@ -50,7 +50,8 @@ class Chat:
         await self.hub.shutdown(GOING_AWAY, "server shutting down", timeout=2.0)
         log.info(
             "drained: %d queued message(s) committed, %d client(s) closed with 1001",
-            queued, connections,
+            queued,
+            connections,
         )
 
 

@@ -1,4 +1,4 @@
-"""uvicorn's websockets-sansio protocol, with closes that a client who stopped reading cannot hold up.
+"""uvicorn's sansio WebSocket protocol, with closes that a non-reading client cannot hold up.
 
 Stock uvicorn waits for the socket to become writable before it writes a close frame, and closes
 the transport gracefully, which waits for the send buffer to drain. A client that stopped reading

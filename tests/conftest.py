@@ -7,6 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import (  # noqa: F401  (fixtures of the tests marked `services`)
+    channel_prefix,
+    fresh_postgres_url,
+    postgres_url,
+    private_redis,
+    redis_url,
+    services_env,
+)
 from tests.support import ServerProcess, unique_room
 
 StartServer = Callable[..., ServerProcess]

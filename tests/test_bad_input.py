@@ -11,7 +11,16 @@ from tests.clients import closed_with, join, no_frame, recv
 
 pytestmark = pytest.mark.anyio
 
-UVICORN = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "{port}"]
+UVICORN = [
+    sys.executable,
+    "-m",
+    "uvicorn",
+    "app.main:app",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "{port}",
+]
 
 
 async def test_a_binary_frame_is_closed_with_1003_and_nothing_is_stored(server, room):

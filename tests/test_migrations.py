@@ -17,7 +17,11 @@ def alembic(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
     return subprocess.run(
         [sys.executable, "-m", "alembic", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -96,14 +100,24 @@ async def test_history_survives_a_restart(start_server, tmp_path, room):
 
 def test_python_m_app_help_lists_the_settings():
     out = subprocess.run(
-        [sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "app", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
     ).stdout
     for name in [
-        "CHAT_DATABASE_URL", "CHAT_HOST", "CHAT_PORT", "CHAT_REDIS_URL", "CHAT_HISTORY_REPLAY",
-        "CHAT_MAX_MESSAGE_BYTES", "CHAT_AUTO_MIGRATE", "CHAT_ALLOWED_ORIGINS", "CHAT_RATE_LIMIT",
-        "CHAT_RATE_BURST", "CHAT_SEND_QUEUE",
+        "CHAT_DATABASE_URL",
+        "CHAT_HOST",
+        "CHAT_PORT",
+        "CHAT_REDIS_URL",
+        "CHAT_HISTORY_REPLAY",
+        "CHAT_MAX_MESSAGE_BYTES",
+        "CHAT_AUTO_MIGRATE",
+        "CHAT_ALLOWED_ORIGINS",
+        "CHAT_RATE_LIMIT",
+        "CHAT_RATE_BURST",
+        "CHAT_SEND_QUEUE",
     ]:
         assert name in out
     assert "sqlite+aiosqlite:///./chat.db" in out
-
-

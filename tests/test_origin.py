@@ -35,7 +35,9 @@ async def test_allowed_origins_replace_the_default(start_server, room):
     srv = start_server({"CHAT_ALLOWED_ORIGINS": "https://chat.example.com, http://localhost:3000"})
     for n, origin in enumerate(["https://chat.example.com", "http://localhost:3000"]):
         async with join(srv.ws(room), origin=origin) as ws:
-            assert [await recv(ws) for _ in range(n)] == ["A client says: https://chat.example.com"][:n]
+            assert [await recv(ws) for _ in range(n)] == [
+                "A client says: https://chat.example.com"
+            ][:n]
             await ws.send(origin)
             assert await recv(ws) == f"You wrote: {origin}"
     assert await refused(srv.ws(room), f"http://127.0.0.1:{srv.port}") == 403

@@ -129,8 +129,9 @@ async def test_churn_leaves_no_connection_task_or_queue_behind(start_server, roo
             await cycle(i)
 
     await asyncio.gather(*(worker(k) for k in range(10)))
-    health = await wait_for_health(srv, connections=0, rooms=0, queued_writes=0, queued_frames=0,
-                                   tasks=baseline["tasks"])
+    health = await wait_for_health(
+        srv, connections=0, rooms=0, queued_writes=0, queued_frames=0, tasks=baseline["tasks"]
+    )
     assert (health["connections"], health["rooms"], health["queued_writes"]) == (0, 0, 0)
     assert health["queued_frames"] == 0
     assert health["tasks"] == baseline["tasks"]

@@ -33,8 +33,11 @@ async def room_socket(websocket: WebSocket, room_id: RoomId, chat: ChatDep, sinc
         await websocket.close(1001)  # before accept: the handshake is refused
         return
     if not origin_allowed(websocket.headers, chat.settings.origins):
-        log.warning("refused a WebSocket to room %r from Origin %r",
-                    room_id, websocket.headers.get("origin"))
+        log.warning(
+            "refused a WebSocket to room %r from Origin %r",
+            room_id,
+            websocket.headers.get("origin"),
+        )
         await websocket.close(POLICY_VIOLATION)
         return
     json = JSON_SUBPROTOCOL in websocket.scope.get("subprotocols", ())
@@ -56,7 +59,9 @@ async def _replay(chat: Chat, conn: Connection, since: int | None) -> bool:
             conn.room_id, since=since, last=chat.settings.history_replay
         )
     except Exception as exc:
-        log.error("closing a joiner of room %r with 1011: history unavailable: %s", conn.room_id, exc)
+        log.error(
+            "closing a joiner of room %r with 1011: history unavailable: %s", conn.room_id, exc
+        )
         conn.close(INTERNAL_ERROR, "history unavailable")
         await conn.closed.wait()
         return False
@@ -71,21 +76,28 @@ async def _read(websocket: WebSocket, conn: Connection, chat: Chat) -> None:
     """Read the client's frames and queue them for the writer, never waiting for a commit."""
     settings = chat.settings
     max_bytes = settings.max_message_bytes
-    bucket = TokenBucket(settings.rate_limit, settings.rate_burst) if settings.rate_limited else None
+    bucket = (
+        TokenBucket(settings.rate_limit, settings.rate_burst) if settings.rate_limited else None
+    )
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             if message.get("code") == MESSAGE_TOO_BIG and conn.close_code is None:
                 # The protocol itself refused the frame (its size limit is the setting's).
-                log.info("closed a client of room %r with 1009: message over %d bytes",
-                         conn.room_id, max_bytes)
+                log.info(
+                    "closed a client of room %r with 1009: message over %d bytes",
+                    conn.room_id,
+                    max_bytes,
+                )
             return
         if conn.close_code is not None:
             continue  # closing: what still arrives is not acknowledged, so not stored
         text = message.get("text")
         if text is None:
             _reject(conn, UNSUPPORTED_DATA, "binary frames are not accepted")
-        elif len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes):
+        elif len(text) > max_bytes or (
+            len(text) * 4 > max_bytes and len(text.encode()) > max_bytes
+        ):
             _reject(conn, MESSAGE_TOO_BIG, f"message over {max_bytes} bytes")
         elif not text or text.isspace():
             continue
