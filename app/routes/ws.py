@@ -28,7 +28,9 @@ Since = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 
 
 @router.websocket("/{room_id}")
-async def room_socket(websocket: WebSocket, room_id: RoomId, chat: ChatDep, since: Since = None):
+async def room_socket(
+    websocket: WebSocket, room_id: RoomId, chat: ChatDep, since: Since = None
+) -> None:
     if chat.hub.closing:
         await websocket.close(1001)  # before accept: the handshake is refused
         return
@@ -45,8 +47,8 @@ async def room_socket(websocket: WebSocket, room_id: RoomId, chat: ChatDep, sinc
     conn = Connection(
         room_id, websocket.send, websocket.close, json=json, limit=chat.settings.send_queue
     )
-    await chat.join(conn)
     try:
+        await chat.join(conn)
         if await _replay(chat, conn, since):
             await _read(websocket, conn, chat)
     finally:
