@@ -10,7 +10,7 @@ from app.broker import make_broker
 from app.chat import Chat
 from app.db import create_engine
 from app.hub import Hub
-from app.routes import router
+from app.routes import pages, router
 from app.schema import prepare_schema
 from app.settings import Settings
 from app.shutdown import drain_before_exit
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.mount("/static", pages.static_files, name="static")
     return app
 
 

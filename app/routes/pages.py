@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app.chat import ChatDep
@@ -10,6 +11,8 @@ from app.schema import ROOT
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=ROOT / "templates")
+# The pages' scripts and styles, served by the app itself: no CDN, so a closed network works.
+static_files = StaticFiles(directory=ROOT / "app" / "static")
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -24,5 +27,9 @@ async def chatroom(request: Request, room_id: RoomId, chat: ChatDep) -> HTMLResp
     return templates.TemplateResponse(
         request,
         "chatroom.html",
-        {"room_id": room_id, "max_message_bytes": chat.settings.max_message_bytes},
+        {
+            "room_id": room_id,
+            "max_message_bytes": chat.settings.max_message_bytes,
+            "history_replay": chat.settings.history_replay,
+        },
     )

@@ -1,0 +1,312 @@
+"""The browser client in a real headless Chromium: chat, backlog, reconnect, paging, safety.
+
+Plain synchronous tests: Playwright's sync API must not run inside an asyncio loop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, ViewportSize, expect, sync_playwright
+
+from tests.browser_support import CHROMIUM_ARGS, chromium_path, post
+from tests.conftest import StartServer
+from tests.support import ServerProcess, unique_room
+
+pytestmark = pytest.mark.browser
+
+# A zone away from UTC with no daylight saving, so "local time" is visibly not UTC.
+TIMEZONE = "Asia/Kolkata"
+UTC_OFFSET = timedelta(hours=5, minutes=30)
+PHONE: ViewportSize = {"width": 400, "height": 760}
+
+OpenPage = Callable[[str], Page]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    path = chromium_path()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator[OpenPage]:
+    """Each page in a fresh context: a different person, with their own storage."""
+    contexts = []
+    errors: list[str] = []
+
+    def open_(url: str) -> Page:
+        context = browser.new_context(locale="en-GB", timezone_id=TIMEZONE, viewport=PHONE)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert errors == [], f"script errors in the page: {errors}"
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where screenshots go: CHAT_SCREENSHOT_DIR (kept by CI), else the test's tmp dir."""
+    directory = Path(os.environ.get("CHAT_SCREENSHOT_DIR") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def room_url(server: ServerProcess, room: str) -> str:
+    return f"{server.http}/rooms/{room}"
+
+
+def texts(page: Page) -> list[str]:
+    return page.locator("#messages li.message .text").all_text_contents()
+
+
+def shown_ids(page: Page) -> list[int]:
+    ids = page.locator("#messages li.message").evaluate_all("items => items.map(i => i.dataset.id)")
+    return [int(i) for i in ids]
+
+
+def expect_connected(page: Page) -> None:
+    expect(page.locator("#status")).to_have_text("connected")
+    expect(page.locator("#messageText")).to_be_enabled()
+
+
+def expect_texts(page: Page, expected: list[str]) -> None:
+    expect(page.locator("#messages li.message .text")).to_have_text(expected)
+
+
+def send(page: Page, text: str) -> None:
+    page.locator("#messageText").fill(text)
+    page.locator("#messageText").press("Enter")
+
+
+def local_clock(created_at: str) -> str:
+    moment = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    return (moment + UTC_OFFSET).strftime("%H:%M")
+
+
+def test_two_pages_chat_both_ways(
+    server: ServerProcess, open_page: OpenPage, screenshots: Path
+) -> None:
+    room = unique_room("team")
+    backlog = ["Morning! Standup moved to 10:30", "Thanks, noted."]
+    post(server.ws(room), backlog)
+    alice = open_page(room_url(server, room))
+    bob = open_page(room_url(server, room))
+    expect_connected(alice)
+    expect_connected(bob)
+
+    send(alice, "Bob, did the deploy go out?")
+    expect_texts(bob, [*backlog, "Bob, did the deploy go out?"])
+    send(bob, "Yes, 0.4.2 is live. Reconnects now resume where they left off.")
+    send(alice, "Great, trying it on my phone now")
+    conversation = [
+        *backlog,
+        "Bob, did the deploy go out?",
+        "Yes, 0.4.2 is live. Reconnects now resume where they left off.",
+        "Great, trying it on my phone now",
+    ]
+    expect_texts(alice, conversation)
+    expect_texts(bob, conversation)
+
+    # Each reader's own messages are set apart; the divider follows the backlog.
+    expect(alice.locator("#messages li.own .text")).to_have_text([conversation[2], conversation[4]])
+    expect(bob.locator("#messages li.own .text")).to_have_text([conversation[3]])
+    expect(alice.locator("#messages li.divider + li .text")).to_have_text([conversation[2]])
+    assert [m["text"] for m in server.all_messages(room)] == conversation
+    alice.screenshot(path=screenshots / "chatroom.png")
+
+
+def test_reload_shows_the_backlog_with_local_times(
+    server: ServerProcess, room: str, open_page: OpenPage
+) -> None:
+    post(server.ws(room), ["from someone else"])
+    page = open_page(room_url(server, room))
+    expect_connected(page)
+    send(page, "mine, before the reload")
+    expect_texts(page, ["from someone else", "mine, before the reload"])
+
+    page.reload()
+    expect_connected(page)
+    stored = server.all_messages(room)
+    expect_texts(page, [str(m["text"]) for m in stored])
+    times = page.locator("#messages li.message time")
+    expect(times).to_have_count(len(stored))
+    for index, message in enumerate(stored):
+        created_at = str(message["created_at"])
+        expect(times.nth(index)).to_have_attribute("datetime", created_at)
+        expect(times.nth(index)).to_have_text(local_clock(created_at))
+    expect(page.locator("#messages li.own .text")).to_have_text(["mine, before the reload"])
+    expect(page.locator("#messages > li").last).to_have_class("divider")
+
+
+def test_markup_in_a_message_is_shown_as_text_and_never_runs(
+    server: ServerProcess, room: str, open_page: OpenPage
+) -> None:
+    payload = "<img src=x onerror=alert(1)>"
+    sender = open_page(room_url(server, room))
+    reader = open_page(room_url(server, room))
+    dialogs: list[str] = []
+
+    def record(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    for page in (sender, reader):
+        page.on("dialog", record)
+        expect_connected(page)
+
+    send(sender, payload)
+    expect_texts(reader, [payload])
+    reader.reload()
+    expect_connected(reader)
+    expect_texts(reader, [payload])
+    for page in (sender, reader):
+        expect(page.locator("#messages img")).to_have_count(0)
+    # A failing image fires onerror at once; a round trip gives it every chance to have run.
+    assert server.all_messages(room)[0]["text"] == payload
+    reader.evaluate("() => new Promise(resolve => setTimeout(resolve, 100))")
+    assert dialogs == []
+
+
+def test_page_reconnects_after_a_restart_and_shows_what_it_missed_once(
+    start_server: StartServer, tmp_path: Path, room: str, open_page: OpenPage
+) -> None:
+    env = {"CHAT_RATE_LIMIT": "0"}
+
+    def restart(server: ServerProcess) -> ServerProcess:
+        server.stop()
+        expect(page.locator("#status")).not_to_have_text("connected")
+        expect(page.locator("#messageText")).to_be_disabled()
+        return start_server(env, port=server.port, workdir=tmp_path)
+
+    first = start_server(env)
+    page = open_page(room_url(first, room))
+    expect_connected(page)
+    send(page, "before the restarts")
+    expect_texts(page, ["before the restarts"])
+
+    # Offline, the page cannot come back before the messages it should miss are stored.
+    page.context.set_offline(True)
+    second = restart(first)
+    missed = [f"sent while the page was away {n}" for n in range(3)]
+    post(second.ws(room), missed)
+    page.context.set_offline(False)
+    expect_connected(page)
+    expect_texts(page, ["before the restarts", *missed])
+
+    # Left alone, the page finds the server again by itself.
+    third = restart(second)
+    expect_connected(page)
+    send(page, "after the restarts")
+    stored = third.all_messages(room)
+    assert [m["text"] for m in stored] == ["before the restarts", *missed, "after the restarts"]
+    expect_texts(page, [str(m["text"]) for m in stored])
+    assert shown_ids(page) == [m["id"] for m in stored]
+
+
+def test_load_earlier_pages_back_through_200_messages_in_order(
+    server: ServerProcess, room: str, open_page: OpenPage
+) -> None:
+    everything = [f"message {n:03}" for n in range(200)]
+    post(server.ws(room), everything)
+    page = open_page(room_url(server, room))
+    expect_connected(page)
+    expect_texts(page, everything[-50:])
+
+    earlier = page.locator("#loadEarlier")
+    while earlier.is_visible():
+        page.locator("#scroller").evaluate("scroller => { scroller.scrollTop = 0; }")
+        first = page.locator("#messages li.message").first
+        anchor = page.locator(f'#messages li[data-id="{first.get_attribute("data-id")}"]')
+        top_before = anchor.bounding_box()["y"]  # type: ignore[index]
+        shown = len(texts(page))
+        earlier.click()
+        if shown < len(everything):
+            expect(page.locator("#messages li.message")).to_have_count(shown + 50)
+        else:
+            expect(page.locator("#beginning")).to_be_visible()
+        # The message that was at the top stays where the reader saw it.
+        assert abs(anchor.bounding_box()["y"] - top_before) < 2  # type: ignore[index]
+
+    expect(page.locator("#beginning")).to_be_visible()
+    expect_texts(page, everything)
+    assert shown_ids(page) == [m["id"] for m in server.all_messages(room)]
+
+
+def test_new_messages_scroll_into_view_only_at_the_bottom(
+    server: ServerProcess, room: str, open_page: OpenPage
+) -> None:
+    post(server.ws(room), [f"backlog {n}" for n in range(40)])
+    page = open_page(room_url(server, room))
+    expect_connected(page)
+    scroller = page.locator("#scroller")
+    scroller.evaluate("scroller => { scroller.scrollTop = 0; }")
+
+    post(server.ws(room), ["while reading old ones"])
+    expect(page.locator("#jump")).to_have_text("1 new message ↓")
+    assert scroller.evaluate("scroller => scroller.scrollTop") == 0
+    expect(page.locator("#messages li.message").last).not_to_be_in_viewport()
+
+    page.locator("#jump").click()
+    expect(page.locator("#jump")).to_be_hidden()
+    post(server.ws(room), ["while at the bottom"])
+    expect(page.locator("#messages li.message .text").last).to_have_text("while at the bottom")
+    expect(page.locator("#messages li.message").last).to_be_in_viewport()
+
+
+def test_a_message_over_the_byte_limit_cannot_be_sent(
+    server: ServerProcess, room: str, open_page: OpenPage
+) -> None:
+    page = open_page(room_url(server, room))
+    expect_connected(page)
+    box = page.locator("#messageText")
+    box.fill("é" * 2049)  # 4098 UTF-8 bytes in 2049 characters
+    expect(page.locator("#sizeHint")).to_have_text("Too long: 4098 of at most 4096 bytes.")
+    expect(page.locator("#sendButton")).to_be_disabled()
+    box.press("Enter")
+
+    box.fill("é" * 2048)
+    expect(page.locator("#sizeHint")).to_have_text("4096 of 4096 bytes")
+    box.press("Enter")
+    expect_texts(page, ["é" * 2048])
+    assert [m["text"] for m in server.all_messages(room)] == ["é" * 2048]
+
+
+def test_room_picker_lists_active_rooms_and_refuses_bad_names(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    room = unique_room("picked")
+    post(server.ws(room), ["one", "two", "three"])
+    page = open_page(f"{server.http}/")
+    link = page.locator("#rooms a", has_text=room)
+    expect(link).to_contain_text("3 messages")
+    last = server.messages(room, limit=1)[0]["created_at"]
+    expect(link.locator("time")).to_have_attribute("datetime", str(last))
+
+    box = page.locator("#room")
+    for bad in ["two words", "..", "naïve", "a/b"]:
+        box.fill(bad)
+        box.press("Enter")
+        expect(page.locator("#room-error")).to_be_visible()
+        assert page.url == f"{server.http}/"
+
+    box.fill(room)
+    box.press("Enter")
+    expect(page).to_have_url(room_url(server, room))
+    expect_connected(page)
+    expect_texts(page, ["one", "two", "three"])
