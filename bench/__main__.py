@@ -1,0 +1,169 @@
+"""`python -m bench`: the project against the naive and the ceiling baselines, side by side.
+
+Each round starts every kind of server in turn (the order rotates from round to round, so that
+drift on a shared machine hits every kind alike), runs the room workloads against it in fresh
+load-generator processes, and stops it. History and idle connections run once per kind after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import resource
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import history, report
+from bench.plan import FULL, QUICK, ROUND_WORKLOADS, Plan
+from bench.servers import PINNED, ROOT, Server, generate
+
+log = logging.getLogger("bench")
+
+KINDS = ("project", "naive", "ceiling", "memory")
+Runs = dict[str, dict[str, list[dict[str, Any]]]]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one round (seconds)")
+    parser.add_argument("--rounds", type=int, help="rounds of the room workloads")
+    parser.add_argument("--kinds", help="servers to measure (default: all; with --quick all"
+                        " but memory)")
+    parser.add_argument("--workloads", default=",".join((*ROUND_WORKLOADS, "history", "idle")))
+    parser.add_argument("--out", type=Path, help="where bench.json and bench.png go"
+                        " (default: docs/, or a temporary directory with --quick)")
+    return parser.parse_args(argv)
+
+
+def run_rounds(plan: Plan, kinds: list[str], workloads: list[str], workdir: Path,
+               runs: Runs, *, inline: bool) -> None:
+    """The room workloads, each kind in turn, `plan.rounds` times. `inline` (quick mode): the
+    history and idle workloads run on the same servers instead of fresh ones, to save starts."""
+    names = [w for w in ROUND_WORKLOADS if w in workloads]
+    history_db = None
+    if inline and "history" in workloads and "project" in kinds:
+        history_db = _seed(plan, plan.history_sizes[0], workdir)
+    for round_no in range(plan.rounds):
+        order = kinds[round_no % len(kinds):] + kinds[: round_no % len(kinds)]
+        servers = {kind: Server(kind, workdir, database=history_db if kind == "project" else None)
+                   for kind in order}
+        if inline:  # quick: start them all at once, they are idle while the others are measured
+            for server in servers.values():
+                server.launch()
+        for kind, server in servers.items():
+            batch = [(name, plan.specs[name]) for name in names]
+            if kind == "project" and history_db is not None:
+                size = plan.history_sizes[0]
+                batch.append((f"history-{size}", _history_spec(plan, size)))
+            if inline and "idle" in workloads and kind != "memory":
+                batch.append(("idle", plan.idle))
+            try:
+                server.wait_ready() if inline else server.start()
+                results = generate(server, [spec for _, spec in batch])
+            finally:
+                server.stop()
+            for (name, _), result in zip(batch, results, strict=True):
+                _record(runs, kind, name, result, round_no)
+
+
+def _record(runs: Runs, kind: str, name: str, result: dict[str, Any], round_no: int) -> None:
+    runs[kind][name].append(result)
+    log.info("round %d %-8s %-13s %s", round_no + 1, kind, name, _brief(result))
+
+
+def _seed(plan: Plan, size: int, workdir: Path) -> Path:
+    path = workdir / f"history-{size}.db"
+    started = time.monotonic()
+    history.seed(path, size, plan.history["rooms"])
+    log.info("seeded %d messages in %.1f s", size, time.monotonic() - started)
+    return path
+
+
+def _history_spec(plan: Plan, size: int) -> dict[str, Any]:
+    return {**plan.history, "rooms": history.room_ids(plan.history["rooms"]), "max_id": size}
+
+
+def run_history(plan: Plan, workdir: Path, runs: Runs) -> None:
+    for size in plan.history_sizes:
+        with Server("project", workdir, database=_seed(plan, size, workdir)) as server:
+            [result] = generate(server, [_history_spec(plan, size)])
+        _record(runs, "project", f"history-{size}", result, 0)
+
+
+def run_idle(plan: Plan, kinds: list[str], workdir: Path, runs: Runs) -> None:
+    for kind in kinds:
+        with Server(kind, workdir) as server:
+            [result] = generate(server, [plan.idle])
+        _record(runs, kind, "idle", result, 0)
+
+
+def _brief(result: dict[str, Any]) -> str:
+    keys = ("frames_per_s", "delivered", "latency_ms", "join_ms", "newest_ms",
+            "kb_per_connection", "server_cpu", "generator_cpu")
+    return json.dumps({k: result[k] for k in keys if k in result})
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": platform.processor() or _cpu_model(),
+        "cores": psutil.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+        "pinned": PINNED,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    plan = QUICK if args.quick else FULL
+    if args.rounds:
+        plan = Plan(args.rounds, plan.specs, plan.idle, plan.history_sizes, plan.history)
+    kinds = [k for k in (args.kinds or ",".join(KINDS[:3] if args.quick else KINDS)).split(",") if k]
+    workloads = [w for w in args.workloads.split(",") if w]
+    # Ten thousand sockets on each side: children inherit the raised limit.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    out = args.out or (Path(tempfile.mkdtemp(prefix="bench-")) if args.quick else ROOT / "docs")
+    out.mkdir(parents=True, exist_ok=True)
+    runs: Runs = defaultdict(lambda: defaultdict(list))
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        run_rounds(plan, kinds, workloads, workdir, runs, inline=args.quick)
+        if not args.quick and "history" in workloads and "project" in kinds:
+            run_history(plan, workdir, runs)
+        if not args.quick and "idle" in workloads:
+            run_idle(plan, [k for k in kinds if k != "memory"], workdir, runs)
+    results = report.summarise(runs, plan.rounds, machine(), quick=args.quick,
+                               seconds=time.monotonic() - started)
+    (out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    report.chart(results, out / "bench.png")
+    sys.stdout.write(report.table(results) + "\n")
+    log.info("wrote %s and %s", out / "bench.json", out / "bench.png")
+    return 0 if results["checks_passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

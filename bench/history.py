@@ -1,0 +1,51 @@
+"""A database full of history, fast: migrated by Alembic, then one bulk SQLite insert.
+
+Going through the socket would take minutes for a million rows and measure nothing new; the rows
+written here look exactly like the writer's (same columns, same timestamp text, `rooms` kept).
+"""
+
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from alembic import command
+
+from app.schema import alembic_config
+# SQLAlchemy's text form of a DATETIME on SQLite, which is what the writer stores.
+_STAMP = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def room_ids(rooms: int) -> list[str]:
+    return [f"history-{i}" for i in range(rooms)]
+
+
+def seed(path: Path, rows: int, rooms: int) -> list[str]:
+    """A migrated database at `path` with `rows` messages spread round-robin over `rooms`."""
+    path.unlink(missing_ok=True)
+    config = alembic_config()  # the project's migrations, without touching our logging
+    config.set_main_option("sqlalchemy.url", f"sqlite+aiosqlite:///{path}")
+    command.upgrade(config, "head")
+    names = room_ids(rooms)
+    start = datetime(2026, 1, 1)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA synchronous=OFF")  # a bulk load: a crash just means seeding again
+        db.executemany(
+            "INSERT INTO messages (id, room_id, text, created_at) VALUES (?, ?, ?, ?)",
+            (
+                (i, names[i % rooms], f"message {i} of the history benchmark",
+                 (start + timedelta(milliseconds=i)).strftime(_STAMP))
+                for i in range(1, rows + 1)
+            ),
+        )
+        db.executemany(
+            "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at)"
+            " VALUES (?, ?, ?, ?)",
+            (_room_row(names[r], r, rows, rooms, start) for r in range(rooms)),
+        )
+    return names
+
+
+def _room_row(name: str, r: int, rows: int, rooms: int, start: datetime) -> tuple[object, ...]:
+    ids = range(r if r else rooms, rows + 1, rooms)
+    last = ids[-1] if ids else 0
+    return (name, len(ids), last, (start + timedelta(milliseconds=last)).strftime(_STAMP))

@@ -1,0 +1,60 @@
+"""The project with its store in memory: same app, same uvicorn options, no SQL on the message
+path (`python -m bench.memstore --port N`). Measures what persistence costs."""
+
+import argparse
+import itertools
+from collections.abc import Sequence
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.main import create_app
+from app.messages import StoredMessage
+from app.settings import Settings
+from app.store import REPLAY_CAP, NewMessage, Snapshot, Store
+
+
+class MemoryStore(Store):
+    """Keeps every message in per-room lists; ids are global and increasing, as in the table."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._ids = itertools.count(1)
+        self._rooms: dict[str, list[StoredMessage]] = {}
+
+    async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
+        stored = [
+            StoredMessage(next(self._ids), m.room_id, m.text, m.created_at, m.sender) for m in batch
+        ]
+        for message in stored:
+            self._rooms.setdefault(message.room_id, []).append(message)
+        return stored
+
+    async def snapshot(self, room_id: str, *, since: int | None, last: int) -> Snapshot:
+        messages = self._rooms.get(room_id, [])
+        cutoff = messages[-1].id if messages else 0
+        if since is not None:
+            return Snapshot([m for m in messages if m.id > since][-REPLAY_CAP:], cutoff)
+        return Snapshot(messages[-last:] if last else [], cutoff)
+
+
+def create() -> FastAPI:
+    return create_app(Settings(), store_factory=MemoryStore)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    port = parser.parse_args().port
+    settings = Settings()
+    # The options of `python -m app` (app/__main__.py), so that only the store differs.
+    uvicorn.run(
+        "bench.memstore:create", factory=True, host="127.0.0.1", port=port,
+        ws_max_size=settings.max_message_bytes, ws_per_message_deflate=False,
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""What a run measures: the workloads' sizes in full and in quick mode."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Spec = dict[str, Any]
+
+# Workloads that run against every kind of server, in each round.
+ROUND_WORKLOADS = ("fanout", "many", "slow", "noslow", "join")
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    specs: dict[str, Spec]
+    idle: Spec
+    history_sizes: tuple[int, ...]
+    history: Spec = field(default_factory=dict)
+
+
+def _rooms(**sizes: Any) -> Spec:
+    return {"workload": "rooms", "senders": 1, "slow": 0, "pad": 0, "stall": 3.0, **sizes}
+
+
+FULL = Plan(
+    rounds=3,
+    specs={
+        "fanout": _rooms(rooms=1, clients=100, messages=2000, window=32),
+        "many": _rooms(rooms=50, clients=4, senders=4, messages=100, window=8),
+        # Padded to 200 bytes so that the slow reader's socket buffers fill within the run.
+        "slow": _rooms(rooms=1, clients=20, messages=2000, window=32, pad=200, slow=1),
+        "noslow": _rooms(rooms=1, clients=20, messages=2000, window=32, pad=200),
+        "join": {"workload": "join", "replay": 50, "joins": 100},
+    },
+    idle={"workload": "idle", "connections": 10_000, "settle": 3.0},
+    history_sizes=(10_000, 1_000_000),
+    history={"workload": "history", "rooms": 100, "requests": 300, "limit": 50},
+)
+
+QUICK = Plan(
+    rounds=1,
+    specs={
+        "fanout": _rooms(rooms=1, clients=10, messages=100, window=16),
+        "many": _rooms(rooms=4, clients=3, senders=3, messages=20, window=4),
+        "slow": _rooms(rooms=1, clients=5, messages=300, window=16, pad=200, slow=1, stall=0.3),
+        "noslow": _rooms(rooms=1, clients=5, messages=300, window=16, pad=200, stall=1.0),
+        "join": {"workload": "join", "replay": 50, "joins": 5},
+    },
+    idle={"workload": "idle", "connections": 200, "settle": 0.3},
+    history_sizes=(2_000,),
+    history={"workload": "history", "rooms": 10, "requests": 30, "limit": 50},
+)

@@ -1,0 +1,205 @@
+"""From raw runs to medians with their spread, the targets of issue 4, a table and a chart."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Runs = dict[str, dict[str, list[dict[str, Any]]]]
+Stat = dict[str, float]
+
+# (label, how to read it from one run) per kind of workload.
+ROOM_METRICS: dict[str, Callable[[dict[str, Any]], float]] = {
+    "frames/s": lambda r: r["frames_per_s"],
+    "p50 ms": lambda r: r["latency_ms"]["p50"],
+    "p95 ms": lambda r: r["latency_ms"]["p95"],
+    "p99 ms": lambda r: r["latency_ms"]["p99"],
+    "echo p50 ms": lambda r: r["echo_ms"]["p50"],
+    "delivered": lambda r: r["delivered"],
+    "server cpu": lambda r: r["server_cpu"],
+    "generator cpu": lambda r: r["generator_cpu"],
+}
+METRICS: dict[str, dict[str, Callable[[dict[str, Any]], float]]] = {
+    "join": {"p50 ms": lambda r: r["join_ms"]["p50"], "p99 ms": lambda r: r["join_ms"]["p99"]},
+    "idle": {"KB/conn": lambda r: r["kb_per_connection"], "open": lambda r: r["still_open"]},
+    "history": {
+        "newest p50 ms": lambda r: r["newest_ms"]["p50"],
+        "newest p99 ms": lambda r: r["newest_ms"]["p99"],
+        "before p50 ms": lambda r: r["before_ms"]["p50"],
+        "before p99 ms": lambda r: r["before_ms"]["p99"],
+    },
+}
+KINDS = ("project", "naive", "ceiling", "memory")
+
+
+def _metrics(workload: str) -> dict[str, Callable[[dict[str, Any]], float]]:
+    return METRICS.get(workload.split("-")[0], ROOM_METRICS)
+
+
+def _stat(values: list[float]) -> Stat:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def summarise(runs: Runs, rounds: int, machine: dict[str, Any], *, quick: bool,
+              seconds: float) -> dict[str, Any]:
+    workloads: dict[str, dict[str, dict[str, Stat]]] = {}
+    for kind, by_workload in runs.items():
+        for workload, results in by_workload.items():
+            workloads.setdefault(workload, {})[kind] = {
+                label: _stat([read(r) for r in results])
+                for label, read in _metrics(workload).items()
+            }
+    checks = correctness(runs)
+    return {
+        "machine": machine, "rounds": rounds, "quick": quick, "seconds": round(seconds, 1),
+        "workloads": workloads, "targets": targets(runs, workloads), "checks": checks,
+        "checks_passed": all(c["passed"] for c in checks), "raw": runs,
+    }
+
+
+def correctness(runs: Runs) -> list[dict[str, Any]]:
+    """The project's guarantees under load: every client got every message once, in one order;
+    a slow reader costs the others nothing (all delivered)."""
+    checks = []
+    for workload, results in runs.get("project", {}).items():
+        if workload not in ("fanout", "many", "slow", "noslow"):
+            continue
+        passed = all(r["exactly_once"] and r["same_order"] and r["delivered"] == 1.0
+                     for r in results)
+        checks.append({"workload": workload, "passed": passed,
+                       "what": "exactly once, same order, 100% delivered"})
+    return checks
+
+
+def _median(runs: Runs, kind: str, workload: str, read: Callable[[dict[str, Any]], float]) -> float:
+    results = runs.get(kind, {}).get(workload, [])
+    return statistics.median(read(r) for r in results) if results else math.nan
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and not math.isnan(b) else math.nan
+
+
+def targets(runs: Runs, workloads: dict[str, Any]) -> list[dict[str, Any]]:
+    fps = ROOM_METRICS["frames/s"]
+    p99 = ROOM_METRICS["p99 ms"]
+
+    def per_reader(kind: str, workload: str) -> float:
+        return _median(runs, kind, workload, lambda r: r["frames_per_s"] / r["readers"])
+
+    history = sorted((int(w.split("-")[1]) for w in workloads if w.startswith("history-")))
+    hist_p50 = [_median(runs, "project", f"history-{n}", lambda r: r["newest_ms"]["p50"])
+                for n in history]
+    slow_delivered = _median(runs, "project", "slow", lambda r: r["delivered"])
+    rows = [
+        ("fan-out frames/s, project / naive", _ratio(_median(runs, "project", "fanout", fps),
+                                                     _median(runs, "naive", "fanout", fps)), ">=", 1.0),
+        ("fan-out frames/s, project / ceiling", _ratio(_median(runs, "project", "fanout", fps),
+                                                       _median(runs, "ceiling", "fanout", fps)), ">=", 0.75),
+        ("many rooms frames/s, project / naive", _ratio(_median(runs, "project", "many", fps),
+                                                        _median(runs, "naive", "many", fps)), ">=", 1.0),
+        ("fan-out p99, project / naive", _ratio(_median(runs, "project", "fanout", p99),
+                                                _median(runs, "naive", "fanout", p99)), "<=", 1.0),
+        ("slow reader: others' msgs/s vs without it (project)",
+         _ratio(per_reader("project", "slow"), per_reader("project", "noslow")), ">=", 0.9),
+        ("slow reader: delivered to the others (project)", slow_delivered, ">=", 1.0),
+        ("slow reader: others' msgs/s vs without it (naive, for reference)",
+         _ratio(per_reader("naive", "slow"), per_reader("naive", "noslow")), "info", math.nan),
+        ("join p50 with replay, project / ceiling",
+         _ratio(_median(runs, "project", "join", lambda r: r["join_ms"]["p50"]),
+                _median(runs, "ceiling", "join", lambda r: r["join_ms"]["p50"])), "<=", 2.0),
+        ("history p50, largest / smallest db",
+         _ratio(hist_p50[-1], hist_p50[0]) if len(hist_p50) > 1 else math.nan, "<=", 1.5),
+        ("history p50 ms at the largest db", hist_p50[-1] if hist_p50 else math.nan, "<", 5.0),
+        ("KB per idle connection (project)",
+         _median(runs, "project", "idle", lambda r: r["kb_per_connection"]), "<=", 30.0),
+        ("fan-out frames/s, SQLite / in-memory store",
+         _ratio(_median(runs, "project", "fanout", fps), _median(runs, "memory", "fanout", fps)),
+         ">=", 0.9),
+        ("many rooms frames/s, SQLite / in-memory store",
+         _ratio(_median(runs, "project", "many", fps), _median(runs, "memory", "many", fps)),
+         ">=", 0.9),
+    ]
+    return [{"target": name, "value": value, "op": op, "goal": goal, "met": _met(value, op, goal)}
+            for name, value, op, goal in rows]
+
+
+def _met(value: float, op: str, goal: float) -> bool | None:
+    if op == "info" or math.isnan(value):
+        return None
+    return {">=": value >= goal, "<=": value <= goal, "<": value < goal}[op]
+
+
+def _fmt(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def table(results: dict[str, Any]) -> str:
+    """Markdown: one row per workload and metric, `median (min-max)` per kind; then targets."""
+    workloads = results["workloads"]
+    kinds = [k for k in KINDS if any(k in by_kind for by_kind in workloads.values())]
+    lines = ["| workload | metric | " + " | ".join(kinds) + " |",
+             "|---|---|" + "---|" * len(kinds)]
+    for workload, by_kind in workloads.items():
+        labels = next(iter(by_kind.values())).keys()
+        for label in labels:
+            cells = []
+            for kind in kinds:
+                stat = by_kind.get(kind, {}).get(label)
+                if stat is None:
+                    cells.append("")
+                elif stat["n"] > 1:
+                    cells.append(f"{_fmt(stat['median'])} ({_fmt(stat['min'])}–{_fmt(stat['max'])})")
+                else:
+                    cells.append(_fmt(stat["median"]))
+            lines.append(f"| {workload} | {label} | " + " | ".join(cells) + " |")
+    lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
+    for row in results["targets"]:
+        goal = "" if row["op"] == "info" else f"{row['op']} {row['goal']}"
+        met = {True: "yes", False: "**no**", None: ""}[row["met"]]
+        lines.append(f"| {row['target']} | {_fmt(row['value'])} | {goal} | {met} |")
+    return "\n".join(lines)
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Throughput and p99 latency per workload, a bar per kind, whiskers from min to max."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = results["workloads"]
+    panels = [("frames/s", "delivered frames/s (higher is better)", ("fanout", "many", "slow", "noslow")),
+              ("p99 ms", "p99 latency, ms (lower is better)", ("fanout", "many", "slow", "noslow", "join"))]
+    kinds = [k for k in KINDS if any(k in workloads.get(w, {}) for w in ("fanout", "join"))]
+    colours = {"project": "#1f77b4", "naive": "#d62728", "ceiling": "#2ca02c", "memory": "#9ecae1"}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, (label, title, names) in zip(axes, panels, strict=True):
+        names = tuple(n for n in names if n in workloads)
+        width = 0.8 / max(len(kinds), 1)
+        for i, kind in enumerate(kinds):
+            stats = [workloads[n].get(kind, {}).get(label) for n in names]
+            xs = [j + i * width for j in range(len(names))]
+            heights = [s["median"] if s else 0 for s in stats]
+            errors = [[s["median"] - s["min"] if s else 0 for s in stats],
+                      [s["max"] - s["median"] if s else 0 for s in stats]]
+            ax.bar(xs, heights, width, yerr=errors, label=kind, color=colours[kind], capsize=2)
+        ax.set_xticks([j + width * (len(kinds) - 1) / 2 for j in range(len(names))], names)
+        ax.set_title(title)
+        if label == "p99 ms":
+            ax.set_yscale("log")
+    axes[0].legend()
+    m = results["machine"]
+    fig.suptitle(f"python -m bench: {m['cores']} cores, {m['cpu']}, {m['date']}, "
+                 f"{results['rounds']} round(s), median with min–max")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,139 @@
+"""The servers under test, each a child process pinned to its own core, and the generator's runs.
+
+Pinning: the server gets core 0 and every load generator core 1 (set in the child before it
+execs, so every thread the server later starts inherits it); on a one-core machine nothing is
+pinned and the report says so.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+PINNED = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
+SERVER_CORE, GENERATOR_CORE = 0, 1
+
+COMMANDS: dict[str, list[str]] = {
+    "project": ["-m", "app"],
+    "memory": ["-m", "bench.memstore"],
+    "naive": ["-m", "bench.baselines.naive"],
+    "ceiling": ["-m", "bench.baselines.ceiling"],
+}
+
+
+def _pin(core: int) -> Callable[[], None] | None:
+    if not PINNED:
+        return None
+    return lambda: os.sched_setaffinity(0, {core})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """One server of a kind, on a free port; project and memory get a fresh SQLite file."""
+
+    def __init__(self, kind: str, workdir: Path, *, database: Path | None = None) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.database = database or workdir / f"{kind}-{self.port}.db"
+        self.log_path = workdir / f"{kind}-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 30.0) -> Server:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> Server:
+        """Start the process without waiting for it to serve (see `wait_ready`)."""
+        env = {
+            **os.environ,
+            "CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{self.database}",
+            "CHAT_HOST": "127.0.0.1",
+            "CHAT_PORT": str(self.port),
+            "CHAT_RATE_LIMIT": "0",  # the default token bucket would close a flooding sender
+            "CHAT_LOG_LEVEL": "warning",
+        }
+        command = [sys.executable, *COMMANDS[self.kind]]
+        if self.kind != "project":
+            command += ["--port", str(self.port)]
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=_pin(SERVER_CORE),
+            )
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> Server:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while not self._ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.kind} server did not start:\n{self.log_path.read_text()}")
+            time.sleep(0.05)
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            if self.kind in ("project", "memory"):
+                conn.request("GET", "/healthz")
+                return conn.getresponse().status == 200
+            conn.connect()
+            conn.close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def generate(
+    server: Server, specs: list[dict[str, Any]], timeout: float = 600.0
+) -> list[dict[str, Any]]:
+    """Run workloads one after the other in a fresh load-generator process against `server`."""
+    specs = [{**spec, "port": server.port, "server_pid": server.pid} for spec in specs]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.load", json.dumps(specs)], cwd=ROOT, capture_output=True,
+        timeout=timeout, preexec_fn=_pin(GENERATOR_CORE), check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"load generator failed on {server.kind}:\n{done.stderr.decode()}"
+        )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]

@@ -1,0 +1,185 @@
+"""Room traffic: clients that send timestamped messages through a window and record what they get.
+
+A message's text is `sender:seq:send_ns:padding`. A message is complete once every reading
+client of its room (its sender included, through "You wrote") has it; each sender keeps at most
+`window` incomplete messages. Frames counted are those reaching reading clients, echoes included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from array import array
+from dataclasses import dataclass, field
+
+from bench.cpu import CpuProbe
+from bench.wsclient import WsClient, close_all, connect
+
+WARMUP = b"w"
+
+
+@dataclass(slots=True)
+class Client:
+    index: int
+    reading: bool = True
+    conn: WsClient | None = None
+    warm: bool = False
+    got: list[tuple[int, int]] = field(default_factory=list)
+
+
+class Room:
+    def __init__(self, tally: Tally, name: str, size: int, slow: int = 0) -> None:
+        self.tally = tally
+        self.name = name
+        self.clients = [Client(i, reading=i < size - slow) for i in range(size)]
+        self.readers = size - slow
+        self._pending: dict[tuple[int, int], int] = {}
+        self._windows: dict[int, asyncio.Semaphore] = {}
+        self.sent = 0
+
+    async def connect(self, host: str, port: int, rcvbuf_slow: int) -> None:
+        async def one(client: Client) -> None:
+            client.conn = await connect(
+                host, port, f"/{self.name}", lambda p, now: self._on_text(client, p, now),
+                rcvbuf=None if client.reading else rcvbuf_slow,
+            )
+
+        await asyncio.gather(*(one(c) for c in self.clients))
+
+    async def warm_up(self, timeout: float = 15.0) -> None:
+        """Send throwaway messages until every client got one: all are registered in the room."""
+        deadline = time.monotonic() + timeout
+        sender = self.clients[0].conn
+        assert sender is not None
+        while not all(c.warm for c in self.clients):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"room {self.name}: clients never saw the warm-up message")
+            sender.send_text(WARMUP)
+            await asyncio.sleep(0.02)
+        for client in self.clients:
+            if not client.reading and client.conn and client.conn.transport:
+                client.conn.transport.pause_reading()
+
+    async def send(self, client: Client, count: int, window: int, pad: bytes) -> None:
+        conn = client.conn
+        assert conn is not None
+        gate = self._windows[client.index] = asyncio.Semaphore(window)
+        for seq in range(count):
+            await gate.acquire()
+            conn.send_text(b"%d:%d:%d:%s" % (client.index, seq, time.perf_counter_ns(), pad))
+            self.sent += 1
+            self.tally.started()
+
+    def _on_text(self, client: Client, payload: bytes, now: int) -> None:
+        own = payload[0] == 89  # b"Y": "You wrote: "
+        body = payload[11:] if own else payload[15:]
+        if body[:1] == WARMUP:
+            client.warm = True
+            return
+        if not client.reading:
+            return
+        sender, seq, sent, _ = body.split(b":", 3)
+        key = (int(sender), int(seq))
+        client.got.append(key)
+        self.tally.received(now, now - int(sent), own=own)
+        left = self._pending.get(key, self.readers) - 1
+        if left:
+            self._pending[key] = left
+        else:
+            self._pending.pop(key, None)
+            self._windows[key[0]].release()
+
+    def verify(self, expected: int) -> dict[str, object]:
+        """Exactly once: every reading client got each of the room's `expected` messages once.
+        Same order: all reading clients got them in one order."""
+        readers = [c for c in self.clients if c.reading]
+        exactly_once = all(len(c.got) == expected == len(set(c.got)) for c in readers)
+        same_order = all(c.got == readers[0].got for c in readers)
+        return {"exactly_once": exactly_once, "same_order": same_order}
+
+    async def slow_close_codes(self, wait: float = 2.0) -> list[int | None]:
+        """Let the slow clients read again, to learn whether the server closed them and how."""
+        slow = [c.conn for c in self.clients if not c.reading and c.conn is not None]
+        for conn in slow:
+            if conn.transport is not None and not conn.transport.is_closing():
+                conn.transport.resume_reading()
+        if slow:
+            await asyncio.wait([c.lost for c in slow], timeout=wait)
+        return [c.close_code for c in slow]
+
+    async def close(self) -> None:
+        await close_all([c.conn for c in self.clients if c.conn is not None], timeout=3.0)
+
+
+class Tally:
+    """Frames and latencies of a whole run; timestamps in perf_counter_ns."""
+
+    def __init__(self) -> None:
+        self.first_send = 0
+        self.last_frame = 0
+        self.last_progress = time.monotonic()
+        self.frames = 0
+        self.latency = array("q")
+        self.echo = array("q")
+
+    def started(self) -> None:
+        if not self.first_send:
+            self.first_send = time.perf_counter_ns()
+
+    def received(self, now: int, latency: int, *, own: bool) -> None:
+        self.frames += 1
+        self.last_frame = now
+        self.last_progress = time.monotonic()
+        (self.echo if own else self.latency).append(latency)
+
+
+async def run_rooms(
+    rooms: list[Room], senders: dict[Room, list[int]], *, host: str, port: int, count: int,
+    window: int, pad: bytes, stall: float, cpu: CpuProbe, rcvbuf_slow: int = 4096,
+) -> dict[str, object]:
+    """Connect and warm up every room, send, wait for completion or `stall` s without progress."""
+    tally = rooms[0].tally
+    for start in range(0, len(rooms), 10):  # a few rooms at a time: the listen backlog is finite
+        await asyncio.gather(*(r.connect(host, port, rcvbuf_slow) for r in rooms[start:start + 10]))
+    await asyncio.gather(*(r.warm_up() for r in rooms))
+    await asyncio.sleep(0.05)  # late warm-up echoes out of the way
+    tally.last_progress = time.monotonic()
+    expected = sum(len(senders[r]) * count * r.readers for r in rooms)
+    cpu.start()
+    sending = [
+        asyncio.create_task(r.send(r.clients[i], count, window, pad)) for r in rooms for i in senders[r]
+    ]
+    complete = True
+    while tally.frames < expected:
+        await asyncio.sleep(0.05)
+        if time.monotonic() - tally.last_progress > stall:
+            complete = False
+            break
+    end = tally.last_frame if complete else time.perf_counter_ns()
+    cpu.stop()
+    for task in sending:
+        task.cancel()
+    checks = [r.verify(len(senders[r]) * count) for r in rooms]
+    elapsed = max(end - tally.first_send, 1) / 1e9
+    result: dict[str, object] = {
+        "frames": tally.frames,
+        "expected_frames": expected,
+        "delivered": tally.frames / expected if expected else 1.0,
+        "seconds": elapsed,
+        "frames_per_s": tally.frames / elapsed,
+        "latency_ms": percentiles(tally.latency),
+        "echo_ms": percentiles(tally.echo),
+        "exactly_once": all(c["exactly_once"] for c in checks),
+        "same_order": all(c["same_order"] for c in checks),
+    }
+    result["slow_closed"] = [code for r in rooms for code in await r.slow_close_codes(min(stall, 2.0))]
+    await asyncio.gather(*(r.close() for r in rooms))
+    return result
+
+
+def percentiles(values_ns: array[int] | list[int]) -> dict[str, float]:
+    if not values_ns:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+    ordered = sorted(values_ns)
+    last = len(ordered) - 1
+    return {f"p{q}": ordered[min(last, round(last * q / 100))] / 1e6 for q in (50, 95, 99)}
