@@ -76,7 +76,7 @@ class ServerProcess:
     def ws(self, room_id: str, query: str = "") -> str:
         return f"ws://127.0.0.1:{self.port}/{room_id}{query}"
 
-    def start(self, timeout: float = 20.0) -> ServerProcess:
+    def start(self, timeout: float = 60.0) -> ServerProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
