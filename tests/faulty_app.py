@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.messages import StoredMessage
-from app.store import NewMessage, Store
+from app.store import NewMessage, RoomSummary, Store
 
 
 class InjectedFault(OSError):
@@ -31,6 +31,16 @@ class FaultyStore(Store):
     async def ping(self) -> None:
         self._check()
         await super().ping()
+
+    async def page(
+        self, room_id: str, *, limit: int, before: int | None = None, after: int | None = None
+    ) -> list[StoredMessage]:
+        self._check()
+        return await super().page(room_id, limit=limit, before=before, after=after)
+
+    async def rooms(self, *, limit: int) -> list[RoomSummary]:
+        self._check()
+        return await super().rooms(limit=limit)
 
 
 def create() -> FastAPI:

@@ -8,10 +8,12 @@ import pytest
 import schemathesis
 from hypothesis import given, settings
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 from websockets.sync.client import connect
 
 from app.main import create_app
-from tests.support import ServerProcess, unique_room
+from tests.conftest import StartServer
+from tests.support import ServerProcess, faulty_server_command, unique_room
 
 EXAMPLES = 60
 
@@ -111,3 +113,27 @@ def test_validation_errors_are_documented_with_fastapis_model(server: ServerProc
 
 def test_the_server_publishes_the_fuzzed_document(server: ServerProcess):
     assert httpx.get(f"{server.http}/openapi.json").json() == DOCUMENT
+
+
+def test_while_the_database_does_not_answer_every_answer_is_documented(
+    start_server: StartServer, tmp_path
+):
+    fault = tmp_path / "fault"
+    srv = start_server({"CHAT_TEST_FAULT_FILE": str(fault)}, command=faulty_server_command())
+    fault.touch()
+    for path in ("/rooms/general/messages", "/rooms"):
+        response = httpx.get(f"{srv.http}{path}")
+        assert response.status_code == 503
+        assert response.json() == {"detail": "the database does not answer"}
+
+    @settings(max_examples=15, deadline=None, database=None)
+    @given(schema.as_strategy(GenerationMode.POSITIVE))
+    def down(case: schemathesis.Case) -> None:
+        # A 5xx is the truth here; it must still be a documented one, with its documented body.
+        response = case.call_and_validate(base_url=srv.http, excluded_checks=[not_a_server_error])
+        assert response.status_code == 503
+
+    down()
+    assert "REST read failed, answering 503" in srv.log()
+    fault.unlink()
+    assert httpx.get(f"{srv.http}/rooms").status_code == 200

@@ -2,10 +2,13 @@
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import orjson
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.chat import ChatDep
 from app.messages import StoredMessage, iso_utc
@@ -17,6 +20,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 JSON = "application/json"
+T = TypeVar("T")
 
 
 def _json(body: object) -> Response:
@@ -28,14 +32,24 @@ def _message(m: StoredMessage) -> dict[str, object]:
     return {"id": m.id, "room_id": m.room_id, "text": m.text, "created_at": iso_utc(m.created_at)}
 
 
+UNAVAILABLE = {503: {"model": ErrorDetail, "description": "The database does not answer"}}
 # A room id holding an encoded "/" (%2F) splits the path, which then matches no route.
 NOT_FOUND = {404: {"model": ErrorDetail, "description": "The path matches no route"}}
+
+
+async def _read(query: Awaitable[T]) -> T:
+    """A read the database cannot answer is a documented 503, never a bare 500."""
+    try:
+        return await query
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("REST read failed, answering 503: %r", exc)
+        raise HTTPException(503, "the database does not answer") from exc
 
 
 @router.get(
     "/rooms/{room_id}/messages",
     response_model=list[MessageOut],
-    responses=NOT_FOUND,
+    responses=NOT_FOUND | UNAVAILABLE,
     tags=["history"],
 )
 async def list_messages(
@@ -47,17 +61,17 @@ async def list_messages(
 ) -> Response:
     """A room's stored messages, oldest first: the newest `limit` (below `before`), or with
     `after` the oldest `limit` above it. An unknown room gives []."""
-    messages = await chat.store.page(room_id, limit=limit, before=before, after=after)
+    messages = await _read(chat.store.page(room_id, limit=limit, before=before, after=after))
     return _json([_message(m) for m in messages])
 
 
-@router.get("/rooms", response_model=list[RoomOut], tags=["history"])
+@router.get("/rooms", response_model=list[RoomOut], responses=UNAVAILABLE, tags=["history"])
 async def list_rooms(
     chat: ChatDep,
     limit: Limit = 50,
 ) -> Response:
     """Rooms that have messages, most recently active first."""
-    rooms = await chat.store.rooms(limit=limit)
+    rooms = await _read(chat.store.rooms(limit=limit))
     return _json(
         [
             {"room_id": r.room_id, "messages": r.messages, "last_message_at": iso_utc(r.last_message_at)}
