@@ -108,7 +108,7 @@ class Connection:
         try:
             self._sending = True
             for frame in history:
-                if self.close_code is not None and not self._frames:
+                if self._hurried:
                     break
                 await self._send(frame)
             self._sending = False
