@@ -1,6 +1,7 @@
 """The only code that runs SQL: the writer's batch insert, and the reads for REST and replay."""
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.messages import StoredMessage
 from app.models import Message, Room
 
+log = logging.getLogger(__name__)
+
 REPLAY_CAP = 1000
+
+HandOn = Callable[[list[StoredMessage]], Awaitable[None]]
 
 _COLUMNS = (Message.id, Message.room_id, Message.text, Message.created_at)
 
@@ -45,31 +50,56 @@ class Store:
         self.engine = engine
         self._dialect = engine.dialect.name
 
-    async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
-        """Store a batch in one transaction; the result is in id order, which is commit order."""
-        async with self.engine.begin() as conn:
-            await self._lock_rooms(conn, sorted({m.room_id for m in batch}))
-            result = await conn.execute(
-                Message.__table__.insert().returning(Message.id, sort_by_parameter_order=True),
-                [{"room_id": m.room_id, "text": m.text, "created_at": m.created_at} for m in batch],
-            )
-            ids = result.scalars().all()
-            stored = [
-                StoredMessage(i, m.room_id, m.text, m.created_at, m.sender)
-                for i, m in zip(ids, batch, strict=True)
-            ]
-            await self._count_rooms(conn, stored)
+    async def insert(
+        self, batch: Sequence[NewMessage], *, then: HandOn | None = None
+    ) -> list[StoredMessage]:
+        """Store a batch in one transaction; the result is in id order, which is commit order.
+
+        `then(stored)` runs after the commit and before the batch's rooms are unlocked. On
+        PostgreSQL each room is locked with a session advisory lock, taken before the INSERT
+        and released only after `then` returned: when several processes write to one room,
+        each commits and hands on (publishes) its messages before the next can insert there,
+        so every process receives the room's messages in id order.
+        """
+        if self._dialect != "postgresql":
+            async with self.engine.begin() as conn:
+                stored = await self._write(conn, batch)
+            if then is not None:
+                await then(stored)
+            return stored
+        async with self.engine.connect() as conn:
+            try:
+                await self._lock_rooms(conn, sorted({m.room_id for m in batch}))
+                stored = await self._write(conn, batch)
+                await conn.commit()
+                if then is not None:
+                    await then(stored)
+            finally:
+                await _unlock_rooms(conn)
+        return stored
+
+    async def _write(
+        self, conn: AsyncConnection, batch: Sequence[NewMessage]
+    ) -> list[StoredMessage]:
+        result = await conn.execute(
+            Message.__table__.insert().returning(Message.id, sort_by_parameter_order=True),
+            [{"room_id": m.room_id, "text": m.text, "created_at": m.created_at} for m in batch],
+        )
+        ids = result.scalars().all()
+        stored = [
+            StoredMessage(i, m.room_id, m.text, m.created_at, m.sender)
+            for i, m in zip(ids, batch, strict=True)
+        ]
+        await self._count_rooms(conn, stored)
         return stored
 
     async def _lock_rooms(self, conn: AsyncConnection, room_ids: list[str]) -> None:
-        # Several processes may write to one room: on PostgreSQL serialise a room's inserts and
-        # commits so its ids become visible in id order (sorted, so two writers cannot deadlock).
-        if self._dialect == "postgresql":
-            for room_id in room_ids:
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtextextended(:room, 0))"),
-                    {"room": room_id},
-                )
+        # Sorted, so that two writers locking overlapping rooms cannot deadlock. A session lock
+        # (not a transaction lock) because it must outlive the commit, until the publish.
+        for room_id in room_ids:
+            await conn.execute(
+                text("SELECT pg_advisory_lock(hashtextextended(:room, 0))"), {"room": room_id}
+            )
 
     async def _count_rooms(self, conn: AsyncConnection, stored: list[StoredMessage]) -> None:
         per_room: dict[str, dict[str, Any]] = {}
@@ -137,6 +167,19 @@ class Store:
         async with self.engine.connect() as conn:
             result = await conn.execute(query.limit(limit))
             return _messages(result)
+
+
+async def _unlock_rooms(conn: AsyncConnection) -> None:
+    try:
+        if conn.in_transaction():
+            await conn.rollback()  # a failed batch: nothing of it was committed
+        await conn.execute(text("SELECT pg_advisory_unlock_all()"))
+        await conn.commit()
+    except Exception as exc:
+        # Never hand a connection that may still hold locks back to the pool: a lost session
+        # releases its locks, a pooled one would keep them. The batch's fate is already known.
+        log.warning("releasing room locks failed, dropping the connection: %s", exc)
+        await conn.invalidate()
 
 
 def _messages(rows: Iterable[Any]) -> list[StoredMessage]:

@@ -1,0 +1,80 @@
+"""The contract suite once more, on PostgreSQL storage with Redis fan-out; and the migrations.
+
+The room and REST tests are imported here and collected a second time, with the `server`
+fixture replaced by a server on this run's PostgreSQL database and Redis channels: the same
+assertions, the other backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+from tests.support import ROOT, ServerProcess
+from tests.test_rest import *  # noqa: F403
+from tests.test_rooms import *  # noqa: F403
+
+pytestmark = [pytest.mark.anyio, pytest.mark.services]
+
+# These check settings and fault injection, not storage, and each starts a server of its own
+# (seconds each): they run once, on SQLite.
+for _name in (
+    "test_replay_count_follows_the_setting",
+    "test_replay_zero_sends_no_history",
+    "test_healthz_is_503_when_the_database_does_not_answer",
+):
+    del globals()[_name]
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, services_env: dict[str, str]
+) -> Iterator[ServerProcess]:
+    proc = ServerProcess(
+        tmp_path_factory.mktemp("pg-server"),
+        services_env,
+        database_url=services_env["CHAT_DATABASE_URL"],
+    ).start()
+    yield proc
+    proc.stop()
+
+
+def alembic(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=ROOT,
+        env={**os.environ, "CHAT_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def pg_tables(url: str) -> set[str]:
+    async def query() -> set[str]:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        finally:
+            await conn.close()
+        return {row["tablename"] for row in rows}
+
+    return asyncio.run(query())
+
+
+def test_postgres_upgrade_head_check_and_downgrade_base(fresh_postgres_url: str) -> None:
+    up = alembic(fresh_postgres_url, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert pg_tables(fresh_postgres_url) == {"alembic_version", "messages", "rooms"}
+    check = alembic(fresh_postgres_url, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+    down = alembic(fresh_postgres_url, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    assert pg_tables(fresh_postgres_url) == {"alembic_version"}
