@@ -4,7 +4,7 @@
 // textContent, never parsed as HTML.
 (() => {
   const PAGE = 50;
-  const MAX_DELAY_MS = 10000;
+  const MAX_DELAY_MS = 5000;
   const NEAR_BOTTOM_PX = 48;
   // Close codes after which the reader should know why (all of them still reconnect).
   const CLOSE_NOTES = {
