@@ -1,5 +1,6 @@
-"""schemathesis against the running server's /openapi.json: every REST operation, valid and
-invalid input, no 5xx, every response inside the published schema, every 4xx FastAPI's body."""
+"""schemathesis over the published OpenAPI document, through the running server: every REST
+operation, valid and invalid input, no 5xx, every response inside the published schema (status,
+content type, body), every 4xx with FastAPI's error body."""
 
 from __future__ import annotations
 
