@@ -32,6 +32,8 @@ class Health(BaseModel):
     connections: int = Field(description="Open WebSocket connections in this process")
     rooms: int = Field(description="Rooms with a connection in this process")
     queued_writes: int = Field(description="Messages accepted but not yet committed")
+    queued_frames: int = Field(description="Frames waiting in this process's connection queues")
+    tasks: int = Field(description="asyncio tasks alive in this process (a leak shows here)")
 
 
 class ErrorDetail(BaseModel):

@@ -99,6 +99,8 @@ async def healthz(chat: ChatDep) -> JSONResponse:
         connections=chat.hub.connections,
         rooms=chat.hub.rooms,
         queued_writes=chat.writer.queued,
+        queued_frames=chat.hub.queued_frames,
+        tasks=len(asyncio.all_tasks()),
     )
     return JSONResponse(body.model_dump(), status_code=200 if status == "ok" else 503)
 
