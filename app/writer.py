@@ -87,16 +87,22 @@ class Writer:
         if not batch:
             return
         try:
-            stored = await self._store.insert([m for m, _ in batch])
+            # The store hands the batch on after its commit (and, on PostgreSQL, before it
+            # unlocks the batch's rooms, so that processes publish a room in id order).
+            await self._store.insert([m for m, _ in batch], then=self._hand_on)
         except Exception as exc:
             senders = {id(s): s for _, s in batch}.values()
             log.error(
                 "commit of %d message(s) failed, closing their %d sender(s) with 1011: %s",
-                len(batch), len(senders), _one_line(exc),
+                len(batch),
+                len(senders),
+                _one_line(exc),
             )
             for sender in senders:
                 sender.write_failed()
-            return
+
+    async def _hand_on(self, stored: list[StoredMessage]) -> None:
+        # Committed is committed: a fan-out failure must not read as a failed commit.
         try:
             await self._publish(stored)
         except Exception:

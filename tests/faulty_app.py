@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.messages import StoredMessage
-from app.store import NewMessage, RoomSummary, Store
+from app.store import HandOn, NewMessage, RoomSummary, Store
 
 
 class InjectedFault(OSError):
@@ -24,9 +24,11 @@ class FaultyStore(Store):
         if Path(os.environ["CHAT_TEST_FAULT_FILE"]).exists():
             raise InjectedFault("disk I/O error (injected by the test)")
 
-    async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
+    async def insert(
+        self, batch: Sequence[NewMessage], *, then: HandOn | None = None
+    ) -> list[StoredMessage]:
         self._check()
-        return await super().insert(batch)
+        return await super().insert(batch, then=then)
 
     async def ping(self) -> None:
         self._check()
