@@ -23,8 +23,11 @@ import redis
 
 from tests.support import free_port
 
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "root"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# Where the services are (shared/SERVICES.md); overridable for machines that differ.
+PG_HOST = os.environ.get("CHAT_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("CHAT_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("CHAT_TEST_PG_USER", "root")
+REDIS_URL = os.environ.get("CHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def missing(reason: str) -> None:
