@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import ClientConnection
 
 from tests.clients import closed_with, history, join, join_json, recv, recv_json
 from tests.services import RedisServer, kill_subscribers
@@ -106,10 +107,12 @@ async def test_concurrent_commits_on_two_processes_reach_every_observer_in_id_or
         async def send_all(n: int) -> None:
             for i in range(per_sender):
                 await senders[n].send(f"s{n}-{i}")
+                await asyncio.sleep(0.001)  # many small batches: many chances to interleave
 
-        await asyncio.gather(*(send_all(n) for n in range(len(senders))))
         total = per_sender * len(senders)
-        seen = [[(await recv_json(w))["id"] for _ in range(total)] for w in watchers]
+        sending = asyncio.gather(*(send_all(n) for n in range(len(senders))))
+        seen = await asyncio.gather(*(ids_until_quiet(w, total) for w in watchers))
+        await sending
     finally:
         for ws in watchers + senders:
             await ws.close()
@@ -117,6 +120,17 @@ async def test_concurrent_commits_on_two_processes_reach_every_observer_in_id_or
     assert len(listed) == total
     for ids in seen:
         assert ids == listed
+
+
+async def ids_until_quiet(ws: ClientConnection, total: int) -> list[int]:
+    """The ids of the live frames received, up to `total` or until none came for 3 s."""
+    ids: list[int] = []
+    while len(ids) < total:
+        try:
+            ids.append((await recv_json(ws, timeout=3.0))["id"])
+        except TimeoutError:
+            break
+    return ids
 
 
 @services
