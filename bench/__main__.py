@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kinds", help="servers to measure (default: all; with --quick all"
                         " but memory)")
     parser.add_argument("--workloads", default=",".join((*ROUND_WORKLOADS, "history", "idle")))
+    parser.add_argument("--idle", type=int, help="idle connections to open (default 10,000)")
+    parser.add_argument("--deflate", action="store_true",
+                        help="idle clients offer permessage-deflate, as browsers do")
     parser.add_argument("--out", type=Path, help="where bench.json and bench.png go"
                         " (default: docs/, or a temporary directory with --quick)")
     return parser.parse_args(argv)
@@ -64,7 +67,7 @@ def run_rounds(plan: Plan, kinds: list[str], workloads: list[str], workdir: Path
                 size = plan.history_sizes[0]
                 batch.append((f"history-{size}", _history_spec(plan, size)))
             if inline and "idle" in workloads and kind != "memory":
-                batch.append(("idle", plan.idle))
+                batch.append(("idle", _idle_spec(plan, kind)))
             try:
                 server.wait_ready() if inline else server.start()
                 results = generate(server, [spec for _, spec in batch])
@@ -101,8 +104,12 @@ def run_history(plan: Plan, workdir: Path, runs: Runs) -> None:
 def run_idle(plan: Plan, kinds: list[str], workdir: Path, runs: Runs) -> None:
     for kind in kinds:
         with Server(kind, workdir) as server:
-            [result] = generate(server, [plan.idle])
+            [result] = generate(server, [_idle_spec(plan, kind)])
         _record(runs, kind, "idle", result, 0)
+
+
+def _idle_spec(plan: Plan, kind: str) -> dict[str, Any]:
+    return {**plan.idle, "joined": kind in ("project", "memory")}
 
 
 def _brief(result: dict[str, Any]) -> str:
@@ -138,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     plan = QUICK if args.quick else FULL
-    if args.rounds:
-        plan = Plan(args.rounds, plan.specs, plan.idle, plan.history_sizes, plan.history)
+    idle = {**plan.idle, **({"connections": args.idle} if args.idle else {}),
+            **({"deflate": True} if args.deflate else {})}
+    plan = Plan(args.rounds or plan.rounds, plan.specs, idle, plan.history_sizes, plan.history)
     kinds = [k for k in (args.kinds or ",".join(KINDS[:3] if args.quick else KINDS)).split(",") if k]
     workloads = [w for w in args.workloads.split(",") if w]
     # Ten thousand sockets on each side: children inherit the raised limit.

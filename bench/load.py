@@ -26,6 +26,7 @@ from bench.traffic import Room, Tally, percentiles, run_rooms
 from bench.wsclient import WsClient, close_all, connect
 
 HOST = "127.0.0.1"
+JSON_SUBPROTOCOL = "chat.v1.json"  # the project's; its history_end frame says a join is done
 Spec = dict[str, Any]
 
 
@@ -89,16 +90,31 @@ async def _one_join(port: int, room: str, replay: int) -> int:
 
 
 async def idle_workload(spec: Spec, cpu: CpuProbe) -> dict[str, Any]:
-    """Open `connections` sockets over 100 rooms and measure the server's RSS growth."""
+    """Open `connections` sockets over 100 rooms and measure the server's RSS growth.
+
+    With `joined` (the project), each socket asks for JSON frames and counts as open once its
+    `history_end` arrived: the project reads a snapshot per join after the handshake, and a
+    generator that only waited for handshakes would measure a join storm, not idle sockets."""
     server = psutil.Process(spec["server_pid"])
     before = server.memory_info().rss
-    tag, port = _tag(spec), spec["port"]
+    tag, port, joined = _tag(spec), spec["port"], spec.get("joined", False)
     clients: list[WsClient] = []
-    gate = asyncio.Semaphore(100)  # connections being opened at once: the backlog is finite
+    gate = asyncio.Semaphore(100)  # joins in progress at once: the backlog is finite
 
     async def one(i: int) -> None:
         async with gate:
-            clients.append(await connect(HOST, port, f"/{tag}-{i % 100}", lambda p, n: None))
+            done = asyncio.get_running_loop().create_future()
+
+            def on_text(payload: bytes, _now: int) -> None:
+                if payload.startswith(b'{"type":"history_end"') and not done.done():
+                    done.set_result(None)
+
+            client = await connect(HOST, port, f"/{tag}-{i % 100}", on_text,
+                                   subprotocol=JSON_SUBPROTOCOL if joined else None,
+                                   deflate=spec.get("deflate", False))
+            clients.append(client)
+            if joined:
+                await asyncio.wait_for(done, 60)
 
     await asyncio.gather(*(one(i) for i in range(spec["connections"])))
     await asyncio.sleep(spec.get("settle", 2.0))

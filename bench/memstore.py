@@ -3,7 +3,7 @@ path (`python -m bench.memstore --port N`). Measures what persistence costs."""
 
 import argparse
 import itertools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,12 +23,17 @@ class MemoryStore(Store):
         self._ids = itertools.count(1)
         self._rooms: dict[str, list[StoredMessage]] = {}
 
-    async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
+    async def insert(
+        self, batch: Sequence[NewMessage], *,
+        then: Callable[[list[StoredMessage]], Awaitable[None]] | None = None,
+    ) -> list[StoredMessage]:
         stored = [
             StoredMessage(next(self._ids), m.room_id, m.text, m.created_at, m.sender) for m in batch
         ]
         for message in stored:
             self._rooms.setdefault(message.room_id, []).append(message)
+        if then is not None:  # the hand-on hook of Store.insert, where the project has it
+            await then(stored)
         return stored
 
     async def snapshot(self, room_id: str, *, since: int | None, last: int) -> Snapshot:
@@ -51,7 +56,8 @@ def main() -> None:
     # The options of `python -m app` (app/__main__.py), so that only the store differs.
     uvicorn.run(
         "bench.memstore:create", factory=True, host="127.0.0.1", port=port,
-        ws_max_size=settings.max_message_bytes, ws_per_message_deflate=False,
+        ws="app.protocol:ChatWebSocketProtocol", ws_max_size=settings.max_message_bytes,
+        ws_per_message_deflate=False,
         log_level="warning",
     )
 

@@ -134,6 +134,12 @@ def _met(value: float, op: str, goal: float) -> bool | None:
     return {">=": value >= goal, "<=": value <= goal, "<": value < goal}[op]
 
 
+def _kinds(workloads: dict[str, Any]) -> list[str]:
+    """The known kinds first, in their order, then any variants."""
+    present = {k for by_kind in workloads.values() for k in by_kind}
+    return [k for k in KINDS if k in present] + sorted(present - set(KINDS))
+
+
 def _fmt(value: float) -> str:
     if math.isnan(value):
         return "-"
@@ -145,7 +151,7 @@ def _fmt(value: float) -> str:
 def table(results: dict[str, Any]) -> str:
     """Markdown: one row per workload and metric, `median (min-max)` per kind; then targets."""
     workloads = results["workloads"]
-    kinds = [k for k in KINDS if any(k in by_kind for by_kind in workloads.values())]
+    kinds = _kinds(workloads)
     lines = ["| workload | metric | " + " | ".join(kinds) + " |",
              "|---|---|" + "---|" * len(kinds)]
     for workload, by_kind in workloads.items():
@@ -179,7 +185,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     workloads = results["workloads"]
     panels = [("frames/s", "delivered frames/s (higher is better)", ("fanout", "many", "slow", "noslow")),
               ("p99 ms", "p99 latency, ms (lower is better)", ("fanout", "many", "slow", "noslow", "join"))]
-    kinds = [k for k in KINDS if any(k in workloads.get(w, {}) for w in ("fanout", "join"))]
+    kinds = [k for k in _kinds(workloads) if any(k in workloads.get(w, {}) for w in ("fanout", "join"))]
     colours = {"project": "#1f77b4", "naive": "#d62728", "ceiling": "#2ca02c", "memory": "#9ecae1"}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, (label, title, names) in zip(axes, panels, strict=True):
@@ -191,12 +197,13 @@ def chart(results: dict[str, Any], path: Path) -> None:
             heights = [s["median"] if s else 0 for s in stats]
             errors = [[s["median"] - s["min"] if s else 0 for s in stats],
                       [s["max"] - s["median"] if s else 0 for s in stats]]
-            ax.bar(xs, heights, width, yerr=errors, label=kind, color=colours[kind], capsize=2)
+            ax.bar(xs, heights, width, yerr=errors, label=kind, color=colours.get(kind), capsize=2)
         ax.set_xticks([j + width * (len(kinds) - 1) / 2 for j in range(len(names))], names)
         ax.set_title(title)
         if label == "p99 ms":
             ax.set_yscale("log")
-    axes[0].legend()
+    if kinds:
+        axes[0].legend()
     m = results["machine"]
     fig.suptitle(f"python -m bench: {m['cores']} cores, {m['cpu']}, {m['date']}, "
                  f"{results['rounds']} round(s), median with min–max")

@@ -15,6 +15,7 @@ import os
 import socket
 import struct
 import time
+import zlib
 from collections.abc import Callable
 
 OnText = Callable[[bytes, int], None]  # payload, perf_counter_ns when its read arrived
@@ -32,6 +33,7 @@ class WsClient(asyncio.Protocol):
         self.close_code: int | None = None
         self._open = False
         self._buf = bytearray()
+        self._inflate = zlib.decompressobj(-15)  # permessage-deflate, if it was negotiated
 
     # asyncio.Protocol
 
@@ -97,10 +99,14 @@ class WsClient(asyncio.Protocol):
             end = start + length
             if end > size:
                 break
-            opcode = buf[pos] & 0x0F
+            first = buf[pos]
+            opcode = first & 0x0F
             pos = end
             if opcode == 1:
-                self.on_text(bytes(buf[start:end]), now)
+                payload = bytes(buf[start:end])
+                if first & 0x40:  # RSV1: a compressed message
+                    payload = self._inflate.decompress(payload + b"\x00\x00\xff\xff")
+                self.on_text(payload, now)
             else:
                 self._control(opcode, bytes(buf[start:end]))
         del buf[:pos]
@@ -125,7 +131,7 @@ def _header(first: int, length: int) -> bytes:
 
 async def connect(
     host: str, port: int, path: str, on_text: OnText, *, rcvbuf: int | None = None,
-    timeout: float = 30.0,
+    subprotocol: str | None = None, deflate: bool = False, timeout: float = 30.0,
 ) -> WsClient:
     """Open a socket and finish the opening handshake. `rcvbuf` shrinks the kernel's receive
     buffer (set before connecting, so the TCP window follows): a slow reader fills up sooner."""
@@ -143,9 +149,13 @@ async def connect(
         sock.close()
         raise
     key = base64.b64encode(os.urandom(16)).decode()
+    extra = f"Sec-WebSocket-Protocol: {subprotocol}\r\n" if subprotocol else ""
+    if deflate:  # what browsers offer; the server decides whether to take it
+        extra += "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"{extra}\r\n"
     )
     assert client.transport is not None
     client.transport.write(request.encode())
