@@ -7,6 +7,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,9 +29,19 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+# Any constant will do: it only has to be the same for every process of every version.
+_MIGRATION_LOCK = 0x63686174  # "chat"
+
+
 async def prepare_schema(engine: AsyncEngine, *, auto_migrate: bool) -> None:
     if auto_migrate:
         async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Several processes may start at once (`uvicorn --workers`, several hosts): one
+                # migrates, the others wait and then find the schema at head.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             await conn.run_sync(_upgrade)
         return
     async with engine.connect() as conn:
