@@ -7,12 +7,11 @@ import logging.config
 import os
 import signal
 import sys
-from typing import Any
 
 import uvicorn
-from uvicorn.config import LOGGING_CONFIG
 
 from app.db import create_engine, is_sqlite
+from app.logs import log_config
 from app.schema import SchemaNotReady, prepare_schema
 from app.settings import Settings
 
@@ -46,12 +45,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--log-level", help="debug, info, warning, error (CHAT_LOG_LEVEL)")
     return parser.parse_args(argv)
-
-
-def log_config(level: str) -> dict[str, Any]:
-    config: dict[str, Any] = {**LOGGING_CONFIG, "loggers": dict(LOGGING_CONFIG["loggers"])}
-    config["loggers"]["app"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
-    return config
 
 
 async def _check_schema(settings: Settings) -> None:
