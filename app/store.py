@@ -81,11 +81,16 @@ class Store:
     async def _write(
         self, conn: AsyncConnection, batch: Sequence[NewMessage]
     ) -> list[StoredMessage]:
+        # SQLAlchemy cannot promise the order of a multi-row INSERT ... RETURNING on SQLite and
+        # would fall back to one INSERT (one trip to the driver's thread) per row. SQLite does
+        # assign a statement's ids ascending in VALUES order, and its write lock keeps other
+        # writers out of the transaction: sorted, the ids line up with the batch.
+        ordered = self._dialect != "sqlite"
         result = await conn.execute(
-            Message.__table__.insert().returning(Message.id, sort_by_parameter_order=True),
+            Message.__table__.insert().returning(Message.id, sort_by_parameter_order=ordered),
             [{"room_id": m.room_id, "text": m.text, "created_at": m.created_at} for m in batch],
         )
-        ids = result.scalars().all()
+        ids = result.scalars().all() if ordered else sorted(result.scalars())
         stored = [
             StoredMessage(i, m.room_id, m.text, m.created_at, m.sender)
             for i, m in zip(ids, batch, strict=True)
