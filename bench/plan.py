@@ -27,9 +27,10 @@ FULL = Plan(
     specs={
         "fanout": _rooms(rooms=1, clients=100, messages=2000, window=32),
         "many": _rooms(rooms=50, clients=4, senders=4, messages=100, window=8),
-        # Padded to 200 bytes so that the slow reader's socket buffers fill within the run.
-        "slow": _rooms(rooms=1, clients=20, messages=2000, window=32, pad=200, slow=1),
-        "noslow": _rooms(rooms=1, clients=20, messages=2000, window=32, pad=200),
+        # 5 MB for the slow reader: enough to fill its kernel buffers (the server's send buffer
+        # autotunes up to 4 MB here) and then the project's queue of CHAT_SEND_QUEUE frames.
+        "slow": _rooms(rooms=1, clients=20, messages=5000, window=32, pad=1000, slow=1),
+        "noslow": _rooms(rooms=1, clients=20, messages=5000, window=32, pad=1000),
         "join": {"workload": "join", "replay": 50, "joins": 100},
     },
     idle={"workload": "idle", "connections": 10_000, "settle": 3.0},

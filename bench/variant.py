@@ -5,6 +5,7 @@ Each variant is the app of `python -m app` (create_app, the same uvicorn options
 app/__main__.py) with some uvicorn options or the store swapped."""
 
 import argparse
+from collections.abc import Iterable
 from typing import Any
 
 import uvicorn
@@ -16,6 +17,7 @@ from websockets.exceptions import InvalidState
 
 import app.routes.ws
 from app.connection import Connection
+from app.frames import Frame
 from app.main import create_app
 from app.models import Message
 from app.protocol import ChatWebSocketProtocol
@@ -64,7 +66,12 @@ class BatchProtocol(ChatWebSocketProtocol):
 
 
 class BatchConnection(Connection):
-    """Drains every frame queued at a wake-up and hands them to the socket in one send."""
+    """Drains every frame queued at a wake-up and hands them to the socket in one send; the
+    join's replay goes out as one send too."""
+
+    def start(self, history: Iterable[Frame], cutoff: int) -> None:
+        texts = [frame["text"] for frame in history]
+        super().start([{"type": "websocket.send", "texts": texts}] if texts else [], cutoff)
 
     async def _drain(self) -> None:
         frames = self._frames
@@ -95,6 +102,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "deflate": {"ws_per_message_deflate": True},
     "onequery": {"store": "onequery"},
     "batch": {"ws": "bench.variant:BatchProtocol", "connection": "batch"},
+    "batch-onequery": {"ws": "bench.variant:BatchProtocol", "connection": "batch",
+                       "store": "onequery"},
 }
 
 _variant: dict[str, Any] = {}
