@@ -35,19 +35,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round (seconds)")
     parser.add_argument("--rounds", type=int, help="rounds of the room workloads")
-    parser.add_argument("--kinds", help="servers to measure (default: all; with --quick all"
-                        " but memory)")
+    parser.add_argument(
+        "--kinds", help="servers to measure (default: all; with --quick all but memory)"
+    )
     parser.add_argument("--workloads", default=",".join((*ROUND_WORKLOADS, "history", "idle")))
     parser.add_argument("--idle", type=int, help="idle connections to open (default 10,000)")
-    parser.add_argument("--deflate", action="store_true",
-                        help="idle clients offer permessage-deflate, as browsers do")
-    parser.add_argument("--out", type=Path, help="where bench.json and bench.png go"
-                        " (default: docs/, or a temporary directory with --quick)")
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="idle clients offer permessage-deflate, as browsers do",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where bench.json and bench.png go"
+        " (default: docs/, or a temporary directory with --quick)",
+    )
     return parser.parse_args(argv)
 
 
-def run_rounds(plan: Plan, kinds: list[str], workloads: list[str], workdir: Path,
-               runs: Runs, *, inline: bool) -> None:
+def run_rounds(
+    plan: Plan, kinds: list[str], workloads: list[str], workdir: Path, runs: Runs, *, inline: bool
+) -> None:
     """The room workloads, each kind in turn, `plan.rounds` times. `inline` (quick mode): the
     history and idle workloads run on the same servers instead of fresh ones, to save starts."""
     names = [w for w in ROUND_WORKLOADS if w in workloads]
@@ -55,9 +64,11 @@ def run_rounds(plan: Plan, kinds: list[str], workloads: list[str], workdir: Path
     if inline and "history" in workloads and "project" in kinds:
         history_db = _seed(plan, plan.history_sizes[0], workdir)
     for round_no in range(plan.rounds):
-        order = kinds[round_no % len(kinds):] + kinds[: round_no % len(kinds)]
-        servers = {kind: Server(kind, workdir, database=history_db if kind == "project" else None)
-                   for kind in order}
+        order = kinds[round_no % len(kinds) :] + kinds[: round_no % len(kinds)]
+        servers = {
+            kind: Server(kind, workdir, database=history_db if kind == "project" else None)
+            for kind in order
+        }
         if inline:  # quick: start them all at once, they are idle while the others are measured
             for server in servers.values():
                 server.launch()
@@ -113,8 +124,16 @@ def _idle_spec(plan: Plan, kind: str) -> dict[str, Any]:
 
 
 def _brief(result: dict[str, Any]) -> str:
-    keys = ("frames_per_s", "delivered", "latency_ms", "join_ms", "newest_ms",
-            "kb_per_connection", "server_cpu", "generator_cpu")
+    keys = (
+        "frames_per_s",
+        "delivered",
+        "latency_ms",
+        "join_ms",
+        "newest_ms",
+        "kb_per_connection",
+        "server_cpu",
+        "generator_cpu",
+    )
     return json.dumps({k: result[k] for k in keys if k in result})
 
 
@@ -145,10 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     plan = QUICK if args.quick else FULL
-    idle = {**plan.idle, **({"connections": args.idle} if args.idle else {}),
-            **({"deflate": True} if args.deflate else {})}
+    idle = {
+        **plan.idle,
+        **({"connections": args.idle} if args.idle else {}),
+        **({"deflate": True} if args.deflate else {}),
+    }
     plan = Plan(args.rounds or plan.rounds, plan.specs, idle, plan.history_sizes, plan.history)
-    kinds = [k for k in (args.kinds or ",".join(KINDS[:3] if args.quick else KINDS)).split(",") if k]
+    kinds = [
+        k for k in (args.kinds or ",".join(KINDS[:3] if args.quick else KINDS)).split(",") if k
+    ]
     workloads = [w for w in args.workloads.split(",") if w]
     # Ten thousand sockets on each side: children inherit the raised limit.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -164,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             run_history(plan, workdir, runs)
         if not args.quick and "idle" in workloads:
             run_idle(plan, [k for k in kinds if k != "memory"], workdir, runs)
-    results = report.summarise(runs, plan.rounds, machine(), quick=args.quick,
-                               seconds=time.monotonic() - started)
+    results = report.summarise(
+        runs, plan.rounds, machine(), quick=args.quick, seconds=time.monotonic() - started
+    )
     (out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
     report.chart(results, out / "bench.png")
     sys.stdout.write(report.table(results) + "\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 from alembic import command
 
 from app.schema import alembic_config
+
 # SQLAlchemy's text form of a DATETIME on SQLite, which is what the writer stores.
 _STAMP = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -32,8 +33,12 @@ def seed(path: Path, rows: int, rooms: int) -> list[str]:
         db.executemany(
             "INSERT INTO messages (id, room_id, text, created_at) VALUES (?, ?, ?, ?)",
             (
-                (i, names[i % rooms], f"message {i} of the history benchmark",
-                 (start + timedelta(milliseconds=i)).strftime(_STAMP))
+                (
+                    i,
+                    names[i % rooms],
+                    f"message {i} of the history benchmark",
+                    (start + timedelta(milliseconds=i)).strftime(_STAMP),
+                )
                 for i in range(1, rows + 1)
             ),
         )

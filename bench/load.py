@@ -44,8 +44,15 @@ async def rooms_workload(spec: Spec, cpu: CpuProbe) -> dict[str, Any]:
     ]
     senders = {room: list(range(spec["senders"])) for room in rooms}
     result = await run_rooms(
-        rooms, senders, host=HOST, port=spec["port"], count=spec["messages"],
-        window=spec["window"], pad=b"x" * spec["pad"], stall=spec["stall"], cpu=cpu,
+        rooms,
+        senders,
+        host=HOST,
+        port=spec["port"],
+        count=spec["messages"],
+        window=spec["window"],
+        pad=b"x" * spec["pad"],
+        stall=spec["stall"],
+        cpu=cpu,
     )
     result["readers"] = sum(room.readers for room in rooms)
     return result
@@ -109,9 +116,14 @@ async def idle_workload(spec: Spec, cpu: CpuProbe) -> dict[str, Any]:
                 if payload.startswith(b'{"type":"history_end"') and not done.done():
                     done.set_result(None)
 
-            client = await connect(HOST, port, f"/{tag}-{i % 100}", on_text,
-                                   subprotocol=JSON_SUBPROTOCOL if joined else None,
-                                   deflate=spec.get("deflate", False))
+            client = await connect(
+                HOST,
+                port,
+                f"/{tag}-{i % 100}",
+                on_text,
+                subprotocol=JSON_SUBPROTOCOL if joined else None,
+                deflate=spec.get("deflate", False),
+            )
             clients.append(client)
             if joined:
                 await asyncio.wait_for(done, 60)
@@ -184,7 +196,7 @@ async def measured(spec: Spec) -> dict[str, Any]:
 
 def main() -> None:
     specs = json.loads(sys.argv[1])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     results = uvloop.run(_all(specs))
     sys.stdout.write(json.dumps(results) + "\n")

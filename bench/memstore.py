@@ -24,7 +24,9 @@ class MemoryStore(Store):
         self._rooms: dict[str, list[StoredMessage]] = {}
 
     async def insert(
-        self, batch: Sequence[NewMessage], *,
+        self,
+        batch: Sequence[NewMessage],
+        *,
         then: Callable[[list[StoredMessage]], Awaitable[None]] | None = None,
     ) -> list[StoredMessage]:
         stored = [
@@ -55,8 +57,12 @@ def main() -> None:
     settings = Settings()
     # The options of `python -m app` (app/__main__.py), so that only the store differs.
     uvicorn.run(
-        "bench.memstore:create", factory=True, host="127.0.0.1", port=port,
-        ws="app.protocol:ChatWebSocketProtocol", ws_max_size=settings.max_message_bytes,
+        "bench.memstore:create",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        ws="app.protocol:ChatWebSocketProtocol",
+        ws_max_size=settings.max_message_bytes,
         ws_per_message_deflate=False,
         log_level="warning",
     )

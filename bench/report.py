@@ -40,12 +40,17 @@ def _metrics(workload: str) -> dict[str, Callable[[dict[str, Any]], float]]:
 
 
 def _stat(values: list[float]) -> Stat:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "n": len(values)}
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
 
 
-def summarise(runs: Runs, rounds: int, machine: dict[str, Any], *, quick: bool,
-              seconds: float) -> dict[str, Any]:
+def summarise(
+    runs: Runs, rounds: int, machine: dict[str, Any], *, quick: bool, seconds: float
+) -> dict[str, Any]:
     workloads: dict[str, dict[str, dict[str, Stat]]] = {}
     for kind, by_workload in runs.items():
         for workload, results in by_workload.items():
@@ -55,9 +60,15 @@ def summarise(runs: Runs, rounds: int, machine: dict[str, Any], *, quick: bool,
             }
     checks = correctness(runs)
     return {
-        "machine": machine, "rounds": rounds, "quick": quick, "seconds": round(seconds, 1),
-        "workloads": workloads, "targets": targets(runs, workloads), "checks": checks,
-        "checks_passed": all(c["passed"] for c in checks), "raw": runs,
+        "machine": machine,
+        "rounds": rounds,
+        "quick": quick,
+        "seconds": round(seconds, 1),
+        "workloads": workloads,
+        "targets": targets(runs, workloads),
+        "checks": checks,
+        "checks_passed": all(c["passed"] for c in checks),
+        "raw": runs,
     }
 
 
@@ -68,10 +79,16 @@ def correctness(runs: Runs) -> list[dict[str, Any]]:
     for workload, results in runs.get("project", {}).items():
         if workload not in ("fanout", "many", "slow", "noslow"):
             continue
-        passed = all(r["exactly_once"] and r["same_order"] and r["delivered"] == 1.0
-                     for r in results)
-        checks.append({"workload": workload, "passed": passed,
-                       "what": "exactly once, same order, 100% delivered"})
+        passed = all(
+            r["exactly_once"] and r["same_order"] and r["delivered"] == 1.0 for r in results
+        )
+        checks.append(
+            {
+                "workload": workload,
+                "passed": passed,
+                "what": "exactly once, same order, 100% delivered",
+            }
+        )
     return checks
 
 
@@ -85,47 +102,50 @@ def _ratio(a: float, b: float) -> float:
 
 
 def targets(runs: Runs, workloads: dict[str, Any]) -> list[dict[str, Any]]:
-    fps = ROOM_METRICS["frames/s"]
-    p99 = ROOM_METRICS["p99 ms"]
+    def versus(workload: str, metric: str, a: str, b: str) -> float:
+        """Ratio of the medians of `metric` on `workload`, kind `a` over kind `b`."""
+        read = _metrics(workload)[metric]
+        return _ratio(_median(runs, a, workload, read), _median(runs, b, workload, read))
 
-    def per_reader(kind: str, workload: str) -> float:
-        return _median(runs, kind, workload, lambda r: r["frames_per_s"] / r["readers"])
+    def slow_vs_noslow(kind: str) -> float:
+        def per_reader(workload: str) -> float:
+            return _median(runs, kind, workload, lambda r: r["frames_per_s"] / r["readers"])
 
-    history = sorted((int(w.split("-")[1]) for w in workloads if w.startswith("history-")))
-    hist_p50 = [_median(runs, "project", f"history-{n}", lambda r: r["newest_ms"]["p50"])
-                for n in history]
-    slow_delivered = _median(runs, "project", "slow", lambda r: r["delivered"])
+        return _ratio(per_reader("slow"), per_reader("noslow"))
+
+    sizes = sorted(int(w.split("-")[1]) for w in workloads if w.startswith("history-"))
+    newest_p50 = METRICS["history"]["newest p50 ms"]
+    hist = [_median(runs, "project", f"history-{n}", newest_p50) for n in sizes]
     rows = [
-        ("fan-out frames/s, project / naive", _ratio(_median(runs, "project", "fanout", fps),
-                                                     _median(runs, "naive", "fanout", fps)), ">=", 1.0),
-        ("fan-out frames/s, project / ceiling", _ratio(_median(runs, "project", "fanout", fps),
-                                                       _median(runs, "ceiling", "fanout", fps)), ">=", 0.75),
-        ("many rooms frames/s, project / naive", _ratio(_median(runs, "project", "many", fps),
-                                                        _median(runs, "naive", "many", fps)), ">=", 1.0),
-        ("fan-out p99, project / naive", _ratio(_median(runs, "project", "fanout", p99),
-                                                _median(runs, "naive", "fanout", p99)), "<=", 1.0),
-        ("slow reader: others' msgs/s vs without it (project)",
-         _ratio(per_reader("project", "slow"), per_reader("project", "noslow")), ">=", 0.9),
-        ("slow reader: delivered to the others (project)", slow_delivered, ">=", 1.0),
+        ("fan-out frames/s, project / naive", versus("fanout", "frames/s", "project", "naive"),
+         ">=", 1.0),
+        ("fan-out frames/s, project / ceiling",
+         versus("fanout", "frames/s", "project", "ceiling"), ">=", 0.75),
+        ("many rooms frames/s, project / naive", versus("many", "frames/s", "project", "naive"),
+         ">=", 1.0),
+        ("fan-out p99, project / naive", versus("fanout", "p99 ms", "project", "naive"), "<=", 1.0),
+        ("slow reader: others' msgs/s vs without it (project)", slow_vs_noslow("project"),
+         ">=", 0.9),
+        ("slow reader: delivered to the others (project)",
+         _median(runs, "project", "slow", lambda r: r["delivered"]), ">=", 1.0),
         ("slow reader: others' msgs/s vs without it (naive, for reference)",
-         _ratio(per_reader("naive", "slow"), per_reader("naive", "noslow")), "info", math.nan),
-        ("join p50 with replay, project / ceiling",
-         _ratio(_median(runs, "project", "join", lambda r: r["join_ms"]["p50"]),
-                _median(runs, "ceiling", "join", lambda r: r["join_ms"]["p50"])), "<=", 2.0),
+         slow_vs_noslow("naive"), "info", math.nan),
+        ("join p50 with replay, project / ceiling", versus("join", "p50 ms", "project", "ceiling"),
+         "<=", 2.0),
         ("history p50, largest / smallest db",
-         _ratio(hist_p50[-1], hist_p50[0]) if len(hist_p50) > 1 else math.nan, "<=", 1.5),
-        ("history p50 ms at the largest db", hist_p50[-1] if hist_p50 else math.nan, "<", 5.0),
+         _ratio(hist[-1], hist[0]) if len(hist) > 1 else math.nan, "<=", 1.5),
+        ("history p50 ms at the largest db", hist[-1] if hist else math.nan, "<", 5.0),
         ("KB per idle connection (project)",
          _median(runs, "project", "idle", lambda r: r["kb_per_connection"]), "<=", 30.0),
         ("fan-out frames/s, SQLite / in-memory store",
-         _ratio(_median(runs, "project", "fanout", fps), _median(runs, "memory", "fanout", fps)),
-         ">=", 0.9),
+         versus("fanout", "frames/s", "project", "memory"), ">=", 0.9),
         ("many rooms frames/s, SQLite / in-memory store",
-         _ratio(_median(runs, "project", "many", fps), _median(runs, "memory", "many", fps)),
-         ">=", 0.9),
+         versus("many", "frames/s", "project", "memory"), ">=", 0.9),
     ]
-    return [{"target": name, "value": value, "op": op, "goal": goal, "met": _met(value, op, goal)}
-            for name, value, op, goal in rows]
+    return [
+        {"target": name, "value": value, "op": op, "goal": goal, "met": _met(value, op, goal)}
+        for name, value, op, goal in rows
+    ]
 
 
 def _met(value: float, op: str, goal: float) -> bool | None:
@@ -145,15 +165,14 @@ def _fmt(value: float) -> str:
         return "-"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
-    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
 
 
 def table(results: dict[str, Any]) -> str:
     """Markdown: one row per workload and metric, `median (min-max)` per kind; then targets."""
     workloads = results["workloads"]
     kinds = _kinds(workloads)
-    lines = ["| workload | metric | " + " | ".join(kinds) + " |",
-             "|---|---|" + "---|" * len(kinds)]
+    lines = ["| workload | metric | " + " | ".join(kinds) + " |", "|---|---|" + "---|" * len(kinds)]
     for workload, by_kind in workloads.items():
         labels = next(iter(by_kind.values())).keys()
         for label in labels:
@@ -163,7 +182,9 @@ def table(results: dict[str, Any]) -> str:
                 if stat is None:
                     cells.append("")
                 elif stat["n"] > 1:
-                    cells.append(f"{_fmt(stat['median'])} ({_fmt(stat['min'])}–{_fmt(stat['max'])})")
+                    cells.append(
+                        f"{_fmt(stat['median'])} ({_fmt(stat['min'])}-{_fmt(stat['max'])})"
+                    )
                 else:
                     cells.append(_fmt(stat["median"]))
             lines.append(f"| {workload} | {label} | " + " | ".join(cells) + " |")
@@ -183,9 +204,17 @@ def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     workloads = results["workloads"]
-    panels = [("frames/s", "delivered frames/s (higher is better)", ("fanout", "many", "slow", "noslow")),
-              ("p99 ms", "p99 latency, ms (lower is better)", ("fanout", "many", "slow", "noslow", "join"))]
-    kinds = [k for k in _kinds(workloads) if any(k in workloads.get(w, {}) for w in ("fanout", "join"))]
+    panels = [
+        ("frames/s", "delivered frames/s (higher is better)", ("fanout", "many", "slow", "noslow")),
+        (
+            "p99 ms",
+            "p99 latency, ms (lower is better)",
+            ("fanout", "many", "slow", "noslow", "join"),
+        ),
+    ]
+    kinds = [
+        k for k in _kinds(workloads) if any(k in workloads.get(w, {}) for w in ("fanout", "join"))
+    ]
     colours = {"project": "#1f77b4", "naive": "#d62728", "ceiling": "#2ca02c", "memory": "#9ecae1"}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, (label, title, names) in zip(axes, panels, strict=True):
@@ -195,8 +224,10 @@ def chart(results: dict[str, Any], path: Path) -> None:
             stats = [workloads[n].get(kind, {}).get(label) for n in names]
             xs = [j + i * width for j in range(len(names))]
             heights = [s["median"] if s else 0 for s in stats]
-            errors = [[s["median"] - s["min"] if s else 0 for s in stats],
-                      [s["max"] - s["median"] if s else 0 for s in stats]]
+            errors = [
+                [s["median"] - s["min"] if s else 0 for s in stats],
+                [s["max"] - s["median"] if s else 0 for s in stats],
+            ]
             ax.bar(xs, heights, width, yerr=errors, label=kind, color=colours.get(kind), capsize=2)
         ax.set_xticks([j + width * (len(kinds) - 1) / 2 for j in range(len(names))], names)
         ax.set_title(title)
@@ -205,8 +236,10 @@ def chart(results: dict[str, Any], path: Path) -> None:
     if kinds:
         axes[0].legend()
     m = results["machine"]
-    fig.suptitle(f"python -m bench: {m['cores']} cores, {m['cpu']}, {m['date']}, "
-                 f"{results['rounds']} round(s), median with min–max")
+    fig.suptitle(
+        f"python -m bench: {m['cores']} cores, {m['cpu']}, {m['date']}, "
+        f"{results['rounds']} round(s), median with min-max"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -79,7 +79,11 @@ class Server:
             command += ["--port", str(self.port)]
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 preexec_fn=_pin(SERVER_CORE),
             )
         return self
@@ -90,7 +94,9 @@ class Server:
         while not self._ready():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"{self.kind} server did not start:\n{self.log_path.read_text()}")
+                raise RuntimeError(
+                    f"{self.kind} server did not start:\n{self.log_path.read_text()}"
+                )
             time.sleep(0.05)
         return self
 
@@ -129,11 +135,13 @@ def generate(
     """Run workloads one after the other in a fresh load-generator process against `server`."""
     specs = [{**spec, "port": server.port, "server_pid": server.pid} for spec in specs]
     done = subprocess.run(
-        [sys.executable, "-m", "bench.load", json.dumps(specs)], cwd=ROOT, capture_output=True,
-        timeout=timeout, preexec_fn=_pin(GENERATOR_CORE), check=False,
+        [sys.executable, "-m", "bench.load", json.dumps(specs)],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=timeout,
+        preexec_fn=_pin(GENERATOR_CORE),
+        check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(
-            f"load generator failed on {server.kind}:\n{done.stderr.decode()}"
-        )
+        raise RuntimeError(f"load generator failed on {server.kind}:\n{done.stderr.decode()}")
     return json.loads(done.stdout)  # type: ignore[no-any-return]

@@ -40,7 +40,10 @@ class Room:
     async def connect(self, host: str, port: int, rcvbuf_slow: int) -> None:
         async def one(client: Client) -> None:
             client.conn = await connect(
-                host, port, f"/{self.name}", lambda p, now: self._on_text(client, p, now),
+                host,
+                port,
+                f"/{self.name}",
+                lambda p, now: self._on_text(client, p, now),
                 rcvbuf=None if client.reading else rcvbuf_slow,
             )
 
@@ -134,20 +137,33 @@ class Tally:
 
 
 async def run_rooms(
-    rooms: list[Room], senders: dict[Room, list[int]], *, host: str, port: int, count: int,
-    window: int, pad: bytes, stall: float, cpu: CpuProbe, rcvbuf_slow: int = 4096,
+    rooms: list[Room],
+    senders: dict[Room, list[int]],
+    *,
+    host: str,
+    port: int,
+    count: int,
+    window: int,
+    pad: bytes,
+    stall: float,
+    cpu: CpuProbe,
+    rcvbuf_slow: int = 4096,
 ) -> dict[str, object]:
     """Connect and warm up every room, send, wait for completion or `stall` s without progress."""
     tally = rooms[0].tally
     for start in range(0, len(rooms), 10):  # a few rooms at a time: the listen backlog is finite
-        await asyncio.gather(*(r.connect(host, port, rcvbuf_slow) for r in rooms[start:start + 10]))
+        await asyncio.gather(
+            *(r.connect(host, port, rcvbuf_slow) for r in rooms[start : start + 10])
+        )
     await asyncio.gather(*(r.warm_up() for r in rooms))
     await asyncio.sleep(0.05)  # late warm-up echoes out of the way
     tally.last_progress = time.monotonic()
     expected = sum(len(senders[r]) * count * r.readers for r in rooms)
     cpu.start()
     sending = [
-        asyncio.create_task(r.send(r.clients[i], count, window, pad)) for r in rooms for i in senders[r]
+        asyncio.create_task(r.send(r.clients[i], count, window, pad))
+        for r in rooms
+        for i in senders[r]
     ]
     complete = True
     while tally.frames < expected:
@@ -172,7 +188,9 @@ async def run_rooms(
         "exactly_once": all(c["exactly_once"] for c in checks),
         "same_order": all(c["same_order"] for c in checks),
     }
-    result["slow_closed"] = [code for r in rooms for code in await r.slow_close_codes(min(stall, 2.0))]
+    result["slow_closed"] = [
+        code for r in rooms for code in await r.slow_close_codes(min(stall, 2.0))
+    ]
     await asyncio.gather(*(r.close() for r in rooms))
     return result
 

@@ -11,7 +11,6 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
-
 from uvicorn.protocols.utils import ClientDisconnected
 from websockets.exceptions import InvalidState
 
@@ -21,6 +20,8 @@ from app.frames import Frame
 from app.main import create_app
 from app.models import Message
 from app.protocol import ChatWebSocketProtocol
+from app.rooms import is_valid_room_id
+from app.routes.ws import room_socket
 from app.settings import Settings
 from app.store import _COLUMNS, REPLAY_CAP, Snapshot, Store
 from bench.memstore import MemoryStore
@@ -37,8 +38,9 @@ class OneQueryStore(Store):
         query = select(*_COLUMNS).where(Message.room_id == room_id)
         if since is not None:
             query = query.where(Message.id > since)
-        rows = await self._fetch(query.order_by(Message.id.desc()),
-                                 REPLAY_CAP if since is not None else last)
+        rows = await self._fetch(
+            query.order_by(Message.id.desc()), REPLAY_CAP if since is not None else last
+        )
         if rows:
             return Snapshot(rows[::-1], rows[0].id)
         if since is None:
@@ -92,6 +94,24 @@ class BatchConnection(Connection):
             await self._wakeup.wait()
 
 
+def plain_route(application: FastAPI) -> None:
+    """Serve the room socket from a Starlette `WebSocketRoute` ahead of FastAPI's route: the
+    same handler, without dependency solving and its per-socket `AsyncExitStack`."""
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    async def endpoint(websocket: WebSocket) -> None:
+        room_id = websocket.path_params["room_id"]
+        since = websocket.query_params.get("since")
+        if not is_valid_room_id(room_id) or (since is not None and not since.isdigit()):
+            await websocket.close(1008)
+            return
+        chat = websocket.app.state.chat
+        await room_socket(websocket, room_id, chat, int(since) if since is not None else None)
+
+    application.router.routes.insert(0, WebSocketRoute("/{room_id}", endpoint))
+
+
 STORES: dict[str, type[Store]] = {"sqlite": Store, "onequery": OneQueryStore, "memory": MemoryStore}
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -102,15 +122,22 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "deflate": {"ws_per_message_deflate": True},
     "onequery": {"store": "onequery"},
     "batch": {"ws": "bench.variant:BatchProtocol", "connection": "batch"},
-    "batch-onequery": {"ws": "bench.variant:BatchProtocol", "connection": "batch",
-                       "store": "onequery"},
+    "plain-route": {"route": "plain"},
+    "batch-onequery": {
+        "ws": "bench.variant:BatchProtocol",
+        "connection": "batch",
+        "store": "onequery",
+    },
 }
 
 _variant: dict[str, Any] = {}
 
 
 def create() -> FastAPI:
-    return create_app(Settings(), store_factory=STORES[_variant.get("store", "sqlite")])
+    application = create_app(Settings(), store_factory=STORES[_variant.get("store", "sqlite")])
+    if _variant.get("route") == "plain":
+        plain_route(application)
+    return application
 
 
 def main() -> None:
@@ -123,10 +150,12 @@ def main() -> None:
         app.routes.ws.Connection = BatchConnection  # type: ignore[misc]
     settings = Settings()
     options: dict[str, Any] = {
-        "ws": "app.protocol:ChatWebSocketProtocol", "ws_max_size": settings.max_message_bytes,
-        "ws_per_message_deflate": False, "log_level": "warning",
+        "ws": "app.protocol:ChatWebSocketProtocol",
+        "ws_max_size": settings.max_message_bytes,
+        "ws_per_message_deflate": False,
+        "log_level": "warning",
     }
-    options.update({k: v for k, v in _variant.items() if k != "store"})
+    options.update({k: v for k, v in _variant.items() if k not in ("store", "route")})
     uvicorn.run(create, factory=True, host="127.0.0.1", port=args.port, **options)
 
 

@@ -130,8 +130,15 @@ def _header(first: int, length: int) -> bytes:
 
 
 async def connect(
-    host: str, port: int, path: str, on_text: OnText, *, rcvbuf: int | None = None,
-    subprotocol: str | None = None, deflate: bool = False, timeout: float = 30.0,
+    host: str,
+    port: int,
+    path: str,
+    on_text: OnText,
+    *,
+    rcvbuf: int | None = None,
+    subprotocol: str | None = None,
+    deflate: bool = False,
+    timeout: float = 30.0,
 ) -> WsClient:
     """Open a socket and finish the opening handshake. `rcvbuf` shrinks the kernel's receive
     buffer (set before connecting, so the TCP window follows): a slow reader fills up sooner."""

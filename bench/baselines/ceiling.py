@@ -3,7 +3,6 @@
 (`python -m bench.baselines.ceiling --port N`)."""
 
 import argparse
-import asyncio
 from collections import deque
 
 import uvloop
@@ -17,8 +16,8 @@ recent: dict[str, deque[str]] = {}
 
 async def handler(websocket: ServerConnection) -> None:
     room = websocket.request.path if websocket.request else "/"
-    for text in list(recent.get(room, ())):
-        await websocket.send(f"A client says: {text}")
+    for old in list(recent.get(room, ())):
+        await websocket.send(f"A client says: {old}")
     members = rooms.setdefault(room, set())
     members.add(websocket)
     try:
