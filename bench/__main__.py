@@ -1,8 +1,9 @@
 """`python -m bench`: the project against the naive and the ceiling baselines, side by side.
 
-Each round starts every kind of server in turn (the order rotates from round to round, so that
-drift on a shared machine hits every kind alike), runs the room workloads against it in fresh
-load-generator processes, and stops it. History and idle connections run once per kind after.
+Each round starts every kind of server, then runs each room workload on every kind in turn,
+each run in a fresh load-generator process (the order of the kinds rotates from round to round,
+so that drift on a shared machine hits every kind alike). History alternates its database sizes
+over the rounds; idle connections run once per kind, each on a fresh server.
 """
 
 from __future__ import annotations
@@ -57,8 +58,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_rounds(
     plan: Plan, kinds: list[str], workloads: list[str], workdir: Path, runs: Runs, *, inline: bool
 ) -> None:
-    """The room workloads, each kind in turn, `plan.rounds` times. `inline` (quick mode): the
-    history and idle workloads run on the same servers instead of fresh ones, to save starts."""
+    """The room workloads on every kind of server, `plan.rounds` times. A round starts all its
+    servers at once (an idle server costs nothing) and runs each workload on every kind in
+    turn, so that the runs compared are seconds apart; the order of the kinds rotates from round
+    to round. `inline` (quick mode): one generator process per server runs all the workloads,
+    history and idle included, to save process starts."""
     names = [w for w in ROUND_WORKLOADS if w in workloads]
     history_db = None
     if inline and "history" in workloads and "project" in kinds:
@@ -69,23 +73,41 @@ def run_rounds(
             kind: Server(kind, workdir, database=history_db if kind == "project" else None)
             for kind in order
         }
-        if inline:  # quick: start them all at once, they are idle while the others are measured
+        try:
             for server in servers.values():
                 server.launch()
-        for kind, server in servers.items():
-            batch = [(name, plan.specs[name]) for name in names]
-            if kind == "project" and history_db is not None:
-                size = plan.history_sizes[0]
-                batch.append((f"history-{size}", _history_spec(plan, size)))
-            if inline and "idle" in workloads and kind != "memory":
-                batch.append(("idle", _idle_spec(plan, kind)))
-            try:
-                server.wait_ready() if inline else server.start()
-                results = generate(server, [spec for _, spec in batch])
-            finally:
+            for server in servers.values():
+                server.wait_ready()
+            if inline:
+                _run_batches(plan, servers, names, workloads, history_db, runs)
+            else:
+                for name in names:
+                    for kind, server in servers.items():
+                        [result] = generate(server, [plan.specs[name]])
+                        _record(runs, kind, name, result, round_no)
+        finally:
+            for server in servers.values():
                 server.stop()
-            for (name, _), result in zip(batch, results, strict=True):
-                _record(runs, kind, name, result, round_no)
+
+
+def _run_batches(
+    plan: Plan,
+    servers: dict[str, Server],
+    names: list[str],
+    workloads: list[str],
+    history_db: Path | None,
+    runs: Runs,
+) -> None:
+    for kind, server in servers.items():
+        batch = [(name, plan.specs[name]) for name in names]
+        if kind == "project" and history_db is not None:
+            size = plan.history_sizes[0]
+            batch.append((f"history-{size}", _history_spec(plan, size)))
+        if "idle" in workloads and kind != "memory":
+            batch.append(("idle", _idle_spec(plan, kind)))
+        results = generate(server, [spec for _, spec in batch])
+        for (name, _), result in zip(batch, results, strict=True):
+            _record(runs, kind, name, result, 0)
 
 
 def _record(runs: Runs, kind: str, name: str, result: dict[str, Any], round_no: int) -> None:
@@ -106,10 +128,13 @@ def _history_spec(plan: Plan, size: int) -> dict[str, Any]:
 
 
 def run_history(plan: Plan, workdir: Path, runs: Runs) -> None:
-    for size in plan.history_sizes:
-        with Server("project", workdir, database=_seed(plan, size, workdir)) as server:
-            [result] = generate(server, [_history_spec(plan, size)])
-        _record(runs, "project", f"history-{size}", result, 0)
+    """Each size seeded once, then served alternately, one fresh server per size and round."""
+    paths = {size: _seed(plan, size, workdir) for size in plan.history_sizes}
+    for round_no in range(plan.rounds):
+        for size, path in paths.items():
+            with Server("project", workdir, database=path) as server:
+                [result] = generate(server, [_history_spec(plan, size)])
+            _record(runs, "project", f"history-{size}", result, round_no)
 
 
 def run_idle(plan: Plan, kinds: list[str], workdir: Path, runs: Runs) -> None:

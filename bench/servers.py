@@ -113,6 +113,7 @@ class Server:
             return False
 
     def stop(self) -> None:
+        """SIGTERM (the project drains and exits), then SIGKILL if it takes over 15 s."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
