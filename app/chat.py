@@ -47,7 +47,7 @@ class Chat:
         queued = self.writer.queued
         await self.writer.flush()
         connections = self.hub.connections
-        await self.hub.shutdown(GOING_AWAY, "server shutting down", timeout=2.0)
+        await self.hub.shutdown(GOING_AWAY, "server shutting down", grace=2.0)
         log.info(
             "drained: %d queued message(s) committed, %d client(s) closed with 1001",
             queued,

@@ -6,6 +6,9 @@ Promises:
 - frames go out in the order pushed; while joining, frames are held until the history snapshot
   is known, then those at or below its cutoff id are skipped (no gap, no duplicate);
 - a close asked with `flush=True` is sent after the frames already queued; without, at once.
+
+Where the server offers the ASGI extension `SEND_MANY` (`python -m app` does), every frame
+queued at a wake-up goes to the socket in one send, and so does the join's history.
 """
 
 import asyncio
@@ -24,16 +27,26 @@ SendFrame = Callable[[Frame], Awaitable[None]]
 SendClose = Callable[[int, str], Awaitable[None]]
 
 TOO_SLOW = 1013
+# An ASGI extension of app.protocol: a "websocket.send" with "texts" sends them all at once.
+SEND_MANY = "chat.websocket.send_many"
 _tokens = itertools.count(1)
 _process = os.urandom(4).hex()
 
 
 class Connection:
     def __init__(
-        self, room_id: str, send: SendFrame, close: SendClose, *, json: bool, limit: int
+        self,
+        room_id: str,
+        send: SendFrame,
+        close: SendClose,
+        *,
+        json: bool,
+        limit: int,
+        send_many: bool = False,
     ) -> None:
         self.room_id = room_id
         self.json = json
+        self._send_many = send_many
         # Unique across processes: a message's sender token travels through the broker.
         self.token = f"{_process}-{next(_tokens)}"
         self._send = send
@@ -73,7 +86,10 @@ class Connection:
         if self._task is not None:
             return  # closed while joining
         self._cutoff = cutoff
-        self._task = asyncio.create_task(self._run(list(history)), name=f"send-{self.token}")
+        frames = list(history)
+        if self._send_many and frames:
+            frames = [_many(frame["text"] for frame in frames)]
+        self._task = asyncio.create_task(self._run(frames), name=f"send-{self.token}")
 
     def write_failed(self) -> None:
         """The writer could not commit a message of this client's: it was never shown."""
@@ -128,18 +144,36 @@ class Connection:
         frames = self._frames
         while True:
             while frames:
+                if self._send_many:
+                    texts = [f["text"] for i, f in _popall(frames) if i > self._cutoff]
+                    if texts:
+                        await self._sending_to_peer(_many(texts))
+                    continue
                 message_id, frame = frames.popleft()
                 if message_id > self._cutoff:
-                    self._sending = True
-                    await self._send(frame)
-                    self._sending = False
+                    await self._sending_to_peer(frame)
             if self.close_code is not None:
                 return
             self._wakeup.clear()
             await self._wakeup.wait()
+
+    async def _sending_to_peer(self, frame: Frame) -> None:
+        self._sending = True  # a close that cannot wait may cancel us here
+        await self._send(frame)
+        self._sending = False
 
     async def _close_now(self) -> None:
         assert self.close_code is not None
         with contextlib.suppress(Exception):
             await self._send_close(self.close_code, self.close_reason)
         self.closed.set()
+
+
+def _many(texts: Iterable[str]) -> Frame:
+    return {"type": "websocket.send", "texts": list(texts)}
+
+
+def _popall(frames: deque[tuple[int, Frame]]) -> list[tuple[int, Frame]]:
+    taken = list(frames)
+    frames.clear()
+    return taken

@@ -64,15 +64,15 @@ class Hub:
             conn.close(code, reason, flush=flush)
         return conns
 
-    async def shutdown(self, code: int, reason: str, timeout: float) -> None:
+    async def shutdown(self, code: int, reason: str, grace: float) -> None:
         """Close every connection after its queued frames; clients that do not take them within
-        `timeout` are closed at once."""
+        `grace` seconds are closed at once."""
         self.closing = True
         conns = self.close_all(code, reason, flush=True)
-        if not conns or await _all_closed(conns, timeout):
+        if not conns or await _all_closed(conns, grace):
             return
         slow = [conn for conn in conns if not conn.closed.is_set()]
-        log.warning("%d client(s) did not read their last frames in time: closing at once", len(slow))
+        log.warning("%d client(s) did not read their last frames in time: closing now", len(slow))
         for conn in slow:
             conn.close(code, reason)
         await _all_closed(slow, 1.0)
@@ -82,13 +82,14 @@ class Hub:
         with 1012 so that it reconnects and resumes with `?since=`."""
         conns = self.close_all(1012, "service restart: reconnect with ?since=", flush=True)
         if conns:
-            log.warning("closed %d client(s) with 1012: live messages may have been missed",
-                        len(conns))
+            log.warning(
+                "closed %d client(s) with 1012: live messages may have been missed", len(conns)
+            )
 
 
-async def _all_closed(conns: list[Connection], timeout: float) -> bool:
+async def _all_closed(conns: list[Connection], grace: float) -> bool:
     waits = [asyncio.ensure_future(conn.closed.wait()) for conn in conns]
-    _, pending = await asyncio.wait(waits, timeout=timeout)
+    _, pending = await asyncio.wait(waits, timeout=grace)
     for waiter in pending:
         waiter.cancel()
     return not pending

@@ -6,14 +6,22 @@ never lets either happen, so its connection (and its buffered frames) would stay
 - the close frame is written at once (it is a few bytes on top of a buffer already bounded by the
   transport's high-water mark), so a client that reads again soon still learns the close code;
 - if the closing handshake has not completed after `close_timeout`, the transport is aborted;
-- a keepalive ping that goes unanswered aborts the transport too (a dead peer is dropped).
+- a keepalive ping that goes unanswered aborts the transport too (a dead peer is dropped);
+- it offers the ASGI extension `chat.websocket.send_many`: a "websocket.send" message with a
+  "texts" list writes all those text frames with one `transport.write` (one system call where
+  stock uvicorn makes one a frame), which is how a connection drains its queue.
 
 `python -m app` serves with it; with plain uvicorn pass `--ws app.protocol:ChatWebSocketProtocol`.
 """
 
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+from websockets.http11 import Request
+
+from app.connection import SEND_MANY
 
 
 class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -23,7 +31,17 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.close_timeout = self.CLOSE_TIMEOUT
 
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # absent when the handshake was refused
+        if scope is not None:
+            scope["extensions"][SEND_MANY] = {}
+
     async def send(self, message: Any) -> None:
+        texts = message.get("texts")
+        if texts is not None and message["type"] == "websocket.send":
+            await self._send_many(texts)
+            return
         if message["type"] != "websocket.close" or not self.handshake_complete:
             await super().send(message)
             return
@@ -33,6 +51,19 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = self.loop.call_later(self.close_timeout, self._abort)
+
+    async def _send_many(self, texts: list[str]) -> None:
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected()
+        if not self.handshake_complete or self.close_sent:
+            raise RuntimeError("'websocket.send' before the handshake or after 'websocket.close'")
+        try:
+            for text in texts:
+                self.conn.send_text(text.encode())
+        except InvalidState:
+            raise ClientDisconnected() from None
+        self.transport.write(b"".join(self.conn.data_to_send()))
 
     def keepalive_timeout(self) -> None:
         super().keepalive_timeout()

@@ -1,7 +1,9 @@
 """The only code that runs SQL: the writer's batch insert, and the reads for REST and replay."""
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +18,8 @@ from app.models import Message, Room
 log = logging.getLogger(__name__)
 
 REPLAY_CAP = 1000
+# Concurrent reads; the pool has 15 connections (5 + 10 overflow), the rest are the writer's.
+READERS = 10
 
 HandOn = Callable[[list[StoredMessage]], Awaitable[None]]
 
@@ -49,6 +53,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
+        self._reads = asyncio.Semaphore(READERS)
 
     async def insert(
         self, batch: Sequence[NewMessage], *, then: HandOn | None = None
@@ -137,21 +142,32 @@ class Store:
         return (await self._fetch(query.order_by(Message.id.desc()), limit))[::-1]
 
     async def snapshot(self, room_id: str, *, since: int | None, last: int) -> Snapshot:
-        """The replay for a joiner: the last `last` messages, or with `since` those above it."""
-        async with self.engine.connect() as conn:
-            newest = await conn.scalar(
-                select(func.max(Message.id)).where(Message.room_id == room_id)
-            )
-        cutoff = newest or 0
-        if since is None and last == 0 or since is not None and since >= cutoff:
-            return Snapshot([], cutoff)
-        # Bounded by the cutoff so the snapshot and the cutoff agree even without a transaction.
-        query = select(*_COLUMNS).where(Message.room_id == room_id, Message.id <= cutoff)
+        """The replay for a joiner: the last `last` messages, or with `since` those above it.
+
+        One query: the newest row read is the cutoff. Ids of a room commit in id order, so
+        every message at or below it is committed and in the snapshot or older.
+        """
+        if since is None and last == 0:
+            return Snapshot([], await self._newest(room_id))
+        query = select(*_COLUMNS).where(Message.room_id == room_id)
         if since is not None:
             query = query.where(Message.id > since)
         limit = REPLAY_CAP if since is not None else last
         rows = await self._fetch(query.order_by(Message.id.desc()), limit)
-        return Snapshot(rows[::-1], cutoff)
+        if rows:
+            return Snapshot(rows[::-1], rows[0].id)
+        if since is None:
+            return Snapshot([], 0)  # the room was empty
+        # Nothing above `since`: a `since` beyond the room's newest id (a database that was
+        # reset) must not hide the messages to come.
+        return Snapshot([], min(since, await self._newest(room_id)))
+
+    async def _newest(self, room_id: str) -> int:
+        async with self._reading() as conn:
+            newest = await conn.scalar(
+                select(func.max(Message.id)).where(Message.room_id == room_id)
+            )
+        return newest or 0
 
     async def rooms(self, *, limit: int) -> list[RoomSummary]:
         """Rooms that have messages, most recently active first."""
@@ -160,7 +176,7 @@ class Store:
             .order_by(Room.last_message_id.desc())
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             result = await conn.execute(query)
             return [RoomSummary(*row) for row in result]
 
@@ -168,8 +184,15 @@ class Store:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        # A join storm queues here rather than timing out in the connection pool, and leaves
+        # pooled connections for the writer.
+        async with self._reads, self.engine.connect() as conn:
+            yield conn
+
     async def _fetch(self, query: Select[Any], limit: int) -> list[StoredMessage]:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             result = await conn.execute(query.limit(limit))
             return _messages(result)
 

@@ -209,3 +209,12 @@ async def test_a_joiner_during_continuous_sending_gets_every_message_exactly_onc
         assert ids == sorted(ids), "out of order"
         start = all_ids.index(ids[0])
         assert ids == all_ids[start:], "a message committed during the join was missed"
+
+
+async def test_a_since_beyond_the_newest_id_still_gets_what_comes_next(server, room):
+    # A page resuming against a database that was reset holds a `since` from the old one.
+    async with join_json(server.ws(room, "?since=999999999")) as stale, join(server.ws(room)) as a:
+        assert await history(stale) == []
+        await a.send("new")
+        frame = await recv_json(stale)
+        assert (frame["text"], frame["history"]) == ("new", False)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, WebSocket
 
 from app.chat import Chat, ChatDep
-from app.connection import Connection
+from app.connection import SEND_MANY, Connection
 from app.frames import HISTORY_END, JSON_SUBPROTOCOL, history_frame
 from app.origin import origin_allowed
 from app.ratelimit import TokenBucket
@@ -45,7 +45,12 @@ async def room_socket(
     json = JSON_SUBPROTOCOL in websocket.scope.get("subprotocols", ())
     await websocket.accept(subprotocol=JSON_SUBPROTOCOL if json else None)
     conn = Connection(
-        room_id, websocket.send, websocket.close, json=json, limit=chat.settings.send_queue
+        room_id,
+        websocket.send,
+        websocket.close,
+        json=json,
+        limit=chat.settings.send_queue,
+        send_many=SEND_MANY in websocket.scope.get("extensions", {}),
     )
     try:
         await chat.join(conn)
