@@ -10,7 +10,9 @@ from app.messages import iso_utc
 Timestamp = Annotated[
     datetime,
     PlainSerializer(iso_utc, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time", "example": "2026-11-24T21:40:00.123456Z"}),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "example": "2026-11-24T21:40:00.123456Z"}
+    ),
 ]
 
 

@@ -74,7 +74,11 @@ async def list_rooms(
     rooms = await _read(chat.store.rooms(limit=limit))
     return _json(
         [
-            {"room_id": r.room_id, "messages": r.messages, "last_message_at": iso_utc(r.last_message_at)}
+            {
+                "room_id": r.room_id,
+                "messages": r.messages,
+                "last_message_at": iso_utc(r.last_message_at),
+            }
             for r in rooms
         ]
     )
@@ -103,5 +107,3 @@ async def healthz(chat: ChatDep) -> JSONResponse:
         tasks=len(asyncio.all_tasks()),
     )
     return JSONResponse(body.model_dump(), status_code=200 if status == "ok" else 503)
-
-
