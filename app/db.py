@@ -47,7 +47,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, sqlite_busy_timeout_ms: int = 5000) -> AsyncEngine:
+def create_engine(
+    url: str, *, sqlite_busy_timeout_ms: int = 5000, sqlite_synchronous: str = "FULL"
+) -> AsyncEngine:
     """The one engine of the app's life. SQLite is opened for concurrent readers (WAL)."""
     kwargs: dict[str, Any] = {}
     if is_sqlite(url):
@@ -57,17 +59,21 @@ def create_engine(url: str, *, sqlite_busy_timeout_ms: int = 5000) -> AsyncEngin
         kwargs["pool_pre_ping"] = True
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(sqlite_busy_timeout_ms))
+        pragmas = _sqlite_pragmas(sqlite_busy_timeout_ms, sqlite_synchronous)
+        event.listen(engine.sync_engine, "connect", pragmas)
     return engine
 
 
-def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Any:
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"unsupported synchronous mode {synchronous!r}")
+
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        # WAL: readers never wait for the writer. synchronous=FULL: a commit survives power loss,
-        # which is what "durable before visible" promises; group commit pays the fsync once a batch.
+        # WAL: readers never wait for the writer. synchronous=FULL (the default): a commit
+        # survives power loss; group commit pays its fsync once a batch.
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -26,7 +26,9 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(
-            settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+            settings.database_url,
+            sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            sqlite_synchronous=settings.sqlite_synchronous,
         )
         try:
             await prepare_schema(engine, auto_migrate=settings.auto_migrate)

@@ -1,6 +1,7 @@
 """Settings: the only reader of the environment (variables prefixed ``CHAT_``)."""
 
 from functools import cached_property
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
     )
     sqlite_busy_timeout_ms: int = Field(
         5000, ge=0, description="how long SQLite waits for a lock before a commit fails"
+    )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL",
+        description="FULL: a commit survives power loss; NORMAL: it survives a crash of the "
+        "server process, not of the machine (faster: no fsync per commit)",
     )
     log_level: str = Field("info", description="logging level")
 

@@ -5,6 +5,7 @@ Each variant is the app of `python -m app` (create_app, the same uvicorn options
 app/__main__.py) with some uvicorn options or the store swapped."""
 
 import argparse
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -123,6 +124,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "onequery": {"store": "onequery"},
     "batch": {"ws": "bench.variant:BatchProtocol", "connection": "batch"},
     "plain-route": {"route": "plain"},
+    "sync-normal": {"env": {"CHAT_SQLITE_SYNCHRONOUS": "NORMAL"}},
     "batch-onequery": {
         "ws": "bench.variant:BatchProtocol",
         "connection": "batch",
@@ -146,6 +148,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     _variant.update(VARIANTS[args.name])
+    os.environ.update(_variant.pop("env", {}))
     if _variant.pop("connection", None) == "batch":
         app.routes.ws.Connection = BatchConnection  # type: ignore[misc]
     settings = Settings()
