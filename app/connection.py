@@ -7,8 +7,11 @@ Promises:
   is known, then those at or below its cutoff id are skipped (no gap, no duplicate);
 - a close asked with `flush=True` is sent after the frames already queued; without, at once.
 
+An idle connection holds no task: a push to an empty queue starts one, which ends once the
+queue is empty again (idle sockets are most sockets, and each task costs kilobytes).
+
 Where the server offers the ASGI extension `SEND_MANY` (`python -m app` does), every frame
-queued at a wake-up goes to the socket in one send, and so does the join's history.
+queued at a time goes to the socket in one send, and so does the join's history.
 """
 
 import asyncio
@@ -34,6 +37,27 @@ _process = os.urandom(4).hex()
 
 
 class Connection:
+    __slots__ = (
+        "_closed",
+        "_cutoff",
+        "_failed",
+        "_frames",
+        "_hurried",
+        "_limit",
+        "_send",
+        "_send_close",
+        "_send_many",
+        "_sending",
+        "_started",
+        "_task",
+        "close_code",
+        "close_reason",
+        "is_closed",
+        "json",
+        "room_id",
+        "token",
+    )
+
     def __init__(
         self,
         room_id: str,
@@ -53,15 +77,16 @@ class Connection:
         self._send_close = close
         self._limit = limit
         self._frames: deque[tuple[int, Frame]] = deque()
-        self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._started = False  # the history snapshot is known
         self._sending = False
         self._cutoff = 0
         self._failed = False
         self._hurried = False
         self.close_code: int | None = None
         self.close_reason = ""
-        self.closed = asyncio.Event()
+        self.is_closed = False
+        self._closed: asyncio.Future[None] | None = None  # made when someone waits
 
     @property
     def queued(self) -> int:
@@ -79,12 +104,14 @@ class Connection:
             self.close(TOO_SLOW, "too slow to read")
             return
         self._frames.append((message_id, frame))
-        self._wakeup.set()
+        if self._started and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._run([]), name=f"send-{self.token}")
 
     def start(self, history: Iterable[Frame], cutoff: int) -> None:
         """Send the history, then queued frames above `cutoff`, then live frames."""
         if self._task is not None:
             return  # closed while joining
+        self._started = True
         self._cutoff = cutoff
         frames = list(history)
         if self._send_many and frames:
@@ -107,10 +134,17 @@ class Connection:
             self._frames.clear()
             if self._sending and self._task is not None:
                 self._task.cancel()  # blocked on a client that does not read
-        self._wakeup.set()
-        if self._task is None:
-            # Not started (still joining): nobody else will send the close frame.
-            self._task = asyncio.create_task(self._close_now(), name=f"close-{self.token}")
+        if self._task is None or self._task.done():
+            # Nobody is sending: start what sends the close (still joining: only the close).
+            closing = self._run([]) if self._started else self._close_now()
+            self._task = asyncio.create_task(closing, name=f"close-{self.token}")
+
+    async def wait_closed(self) -> None:
+        if self.is_closed:
+            return
+        if self._closed is None:
+            self._closed = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._closed)
 
     async def stop(self) -> None:
         """The socket is gone: end the sender task."""
@@ -118,44 +152,39 @@ class Connection:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        self.closed.set()
+        self._set_closed()
 
     async def _run(self, history: list[Frame]) -> None:
+        """Send `history`, then everything queued; then the close, if one was asked for."""
         try:
-            self._sending = True
             for frame in history:
                 if self._hurried:
                     break
-                await self._send(frame)
-            self._sending = False
+                await self._sending_to_peer(frame)
             await self._drain()
         except asyncio.CancelledError:
             if self.close_code is None:
                 raise  # stopped, not closing
         except Exception:
             # The peer went away mid-send; the socket's receive side will see the disconnect.
-            self.closed.set()
+            self._set_closed()
             return
         finally:
             self._sending = False
-        await self._close_now()
+        if self.close_code is not None:
+            await self._close_now()
 
     async def _drain(self) -> None:
         frames = self._frames
-        while True:
-            while frames:
-                if self._send_many:
-                    texts = [f["text"] for i, f in _popall(frames) if i > self._cutoff]
-                    if texts:
-                        await self._sending_to_peer(_many(texts))
-                    continue
-                message_id, frame = frames.popleft()
-                if message_id > self._cutoff:
-                    await self._sending_to_peer(frame)
-            if self.close_code is not None:
-                return
-            self._wakeup.clear()
-            await self._wakeup.wait()
+        while frames:
+            if self._send_many:
+                texts = [f["text"] for i, f in _popall(frames) if i > self._cutoff]
+                if texts:
+                    await self._sending_to_peer(_many(texts))
+                continue
+            message_id, frame = frames.popleft()
+            if message_id > self._cutoff:
+                await self._sending_to_peer(frame)
 
     async def _sending_to_peer(self, frame: Frame) -> None:
         self._sending = True  # a close that cannot wait may cancel us here
@@ -166,7 +195,12 @@ class Connection:
         assert self.close_code is not None
         with contextlib.suppress(Exception):
             await self._send_close(self.close_code, self.close_reason)
-        self.closed.set()
+        self._set_closed()
+
+    def _set_closed(self) -> None:
+        self.is_closed = True
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
 
 
 def _many(texts: Iterable[str]) -> Frame:

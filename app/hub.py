@@ -71,7 +71,7 @@ class Hub:
         conns = self.close_all(code, reason, flush=True)
         if not conns or await _all_closed(conns, grace):
             return
-        slow = [conn for conn in conns if not conn.closed.is_set()]
+        slow = [conn for conn in conns if not conn.is_closed]
         log.warning("%d client(s) did not read their last frames in time: closing now", len(slow))
         for conn in slow:
             conn.close(code, reason)
@@ -88,7 +88,7 @@ class Hub:
 
 
 async def _all_closed(conns: list[Connection], grace: float) -> bool:
-    waits = [asyncio.ensure_future(conn.closed.wait()) for conn in conns]
+    waits = [asyncio.ensure_future(conn.wait_closed()) for conn in conns]
     _, pending = await asyncio.wait(waits, timeout=grace)
     for waiter in pending:
         waiter.cancel()

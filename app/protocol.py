@@ -44,6 +44,9 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             return
         if message["type"] != "websocket.close" or not self.handshake_complete:
             await super().send(message)
+            if message["type"] == "websocket.accept":
+                # The handshake's headers are not needed once it is done (~3 KB a socket).
+                self.request = self.response = None  # type: ignore[assignment]
             return
         # Write the close frame even if the peer is not reading; the transport pauses again.
         self.writable.set()

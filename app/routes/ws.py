@@ -70,7 +70,7 @@ async def _replay(chat: Chat, conn: Connection, since: int | None) -> bool:
             "closing a joiner of room %r with 1011: history unavailable: %s", conn.room_id, exc
         )
         conn.close(INTERNAL_ERROR, "history unavailable")
-        await conn.closed.wait()
+        await conn.wait_closed()
         return False
     history = [history_frame(m, json=conn.json) for m in snapshot.messages]
     if conn.json:
