@@ -4,16 +4,16 @@ socket -> writer (group commit) -> broker -> hub -> each connection's bounded qu
 """
 
 import logging
-from typing import Annotated
 
-from fastapi import APIRouter, Query, WebSocket
+from fastapi import APIRouter, WebSocket
 
-from app.chat import Chat, ChatDep
+from app.chat import Chat, get_chat
 from app.connection import SEND_MANY, Connection
 from app.frames import HISTORY_END, JSON_SUBPROTOCOL, history_frame
 from app.origin import origin_allowed
 from app.ratelimit import TokenBucket
-from app.routes.params import MAX_ID, RoomId
+from app.rooms import is_valid_room_id
+from app.routes.params import MAX_ID
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +24,40 @@ POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
 
-Since = Annotated[int | None, Query(ge=0, le=MAX_ID)]
+
+async def room_socket(websocket: WebSocket) -> None:
+    """`ws://HOST:PORT/{room_id}[?since=ID]`.
+
+    A plain Starlette route rather than FastAPI's: no dependency solving and no exit stacks
+    kept for the socket's whole life (kilobytes on every idle connection). The parameters are
+    checked here as FastAPI would: a bad one refuses the handshake.
+    """
+    room_id: str = websocket.path_params["room_id"]
+    try:
+        since = _since(websocket.query_params.getlist("since"))
+        if not is_valid_room_id(room_id):
+            raise ValueError(room_id)
+    except ValueError:
+        log.info("refused a WebSocket: invalid room id or since in %r", websocket.url.path)
+        await websocket.close(POLICY_VIOLATION)
+        return
+    await _serve(websocket, room_id, get_chat(websocket), since)
 
 
-@router.websocket("/{room_id}")
-async def room_socket(
-    websocket: WebSocket, room_id: RoomId, chat: ChatDep, since: Since = None
-) -> None:
+router.add_websocket_route("/{room_id}", room_socket)
+
+
+def _since(values: list[str]) -> int | None:
+    """The `since` cursor, or None; ValueError unless it is an integer from 0 to 2^63-1."""
+    if not values:
+        return None
+    value = values[-1]
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
+        raise ValueError(value)
+    return int(value)
+
+
+async def _serve(websocket: WebSocket, room_id: str, chat: Chat, since: int | None) -> None:
     if chat.hub.closing:
         await websocket.close(1001)  # before accept: the handshake is refused
         return
