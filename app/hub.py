@@ -45,17 +45,15 @@ class Hub:
         if not members:
             del self._rooms[conn.room_id]
 
-    def has_room(self, room_id: str) -> bool:
-        return room_id in self._rooms
-
     def deliver(self, message: StoredMessage) -> None:
         members = self._rooms.get(message.room_id)
         if not members:
             return
         frames = BroadcastFrames(message)
         sender = message.sender
-        # A list copy: a push may close a connection, which must not resize the dict under us.
-        for conn in list(members):
+        # No copy of the members: a push never joins or leaves (only the socket's route does,
+        # between awaits), so the dict cannot change under this loop.
+        for conn in members:
             conn.push(message.id, frames.for_client(json=conn.json, own=conn.token == sender))
 
     def close_all(self, code: int, reason: str = "", *, flush: bool = True) -> list[Connection]:
