@@ -39,6 +39,8 @@ _process = os.urandom(4).hex()
 class Connection:
     __slots__ = (
         "_closed",
+        "author",
+        "author_id",
         "_cutoff",
         "_failed",
         "_frames",
@@ -73,6 +75,9 @@ class Connection:
         self._send_many = send_many
         # Unique across processes: a message's sender token travels through the broker.
         self.token = f"{_process}-{next(_tokens)}"
+        # Who this client is: the author of what it sends (set by the socket route).
+        self.author: str | None = None
+        self.author_id: str | None = None
         self._send = send
         self._send_close = close
         self._limit = limit

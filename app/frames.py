@@ -27,6 +27,7 @@ def _json(message: StoredMessage, *, history: bool, own: bool) -> Frame:
         "room_id": message.room_id,
         "text": message.text,
         "created_at": iso_utc(message.created_at),
+        "author": message.author,
         "history": history,
         "own": own,
     }

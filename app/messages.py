@@ -10,8 +10,14 @@ class StoredMessage:
     room_id: str
     text: str
     created_at: datetime
+    # Who wrote it: a display name (`?name=` or the token's `name`), and with tokens the
+    # token's `sub`. Both None for anonymous messages and for the first release's.
+    author: str | None = None
+    author_id: str | None = None
     # The token of the connection that sent it (for `own`/"You wrote"); None for history.
     sender: str | None = None
+    # The sender's idempotency key (`chat.v2.json`): only ever shown on the sender's own copy.
+    key: str | None = None
 
 
 def iso_utc(moment: datetime) -> str:

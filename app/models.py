@@ -11,12 +11,16 @@ from app.db import Base, UTCDateTime
 IdType = BigInteger().with_variant(Integer(), "sqlite")
 
 ROOM_ID_MAX = 64
+AUTHOR_MAX = 64  # a display name or a token's `sub`
+CLIENT_KEY_MAX = 64
 
 
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_room_id_id", "room_id", "id"),
+        # A client's retry of a keyed send is recognised by the database itself.
+        Index("ix_messages_room_id_client_key", "room_id", "client_key", unique=True),
         # Ids are never reused, even after the newest row is deleted: they are resume cursors.
         {"sqlite_autoincrement": True},
     )
@@ -25,6 +29,9 @@ class Message(Base):
     room_id: Mapped[str] = mapped_column(String(ROOM_ID_MAX))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    author: Mapped[str | None] = mapped_column(String(AUTHOR_MAX))
+    author_id: Mapped[str | None] = mapped_column(String(AUTHOR_MAX))
+    client_key: Mapped[str | None] = mapped_column(String(CLIENT_KEY_MAX))
 
 
 class Room(Base):

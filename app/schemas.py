@@ -21,6 +21,7 @@ class MessageOut(BaseModel):
     room_id: str
     text: str
     created_at: Timestamp = Field(description="When the server accepted it, UTC")
+    author: str | None = Field(description="Who wrote it (a display name), or null")
 
 
 class RoomOut(BaseModel):

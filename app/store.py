@@ -23,7 +23,15 @@ READERS = 10
 
 HandOn = Callable[[list[StoredMessage]], Awaitable[None]]
 
-_COLUMNS = (Message.id, Message.room_id, Message.text, Message.created_at)
+# What readers see of a message (StoredMessage's leading fields); never the client key.
+_COLUMNS = (
+    Message.id,
+    Message.room_id,
+    Message.text,
+    Message.created_at,
+    Message.author,
+    Message.author_id,
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -31,7 +39,10 @@ class NewMessage:
     room_id: str
     text: str
     created_at: datetime
-    sender: str | None = None
+    sender: str | None = None  # the connection's token, for `own` (not stored)
+    author: str | None = None
+    author_id: str | None = None
+    key: str | None = None  # the client's idempotency key (`chat.v2.json`)
 
 
 @dataclass(slots=True, frozen=True)
@@ -101,11 +112,23 @@ class Store:
         else:
             result = await conn.execute(
                 Message.__table__.insert().returning(Message.id, sort_by_parameter_order=True),
-                [{"room_id": m.room_id, "text": m.text, "created_at": m.created_at} for m in batch],
+                [
+                    {
+                        "room_id": m.room_id,
+                        "text": m.text,
+                        "created_at": m.created_at,
+                        "author": m.author,
+                        "author_id": m.author_id,
+                        "client_key": m.key,
+                    }
+                    for m in batch
+                ],
             )
             ids = list(result.scalars())
         stored = [
-            StoredMessage(i, m.room_id, m.text, m.created_at, m.sender)
+            StoredMessage(
+                i, m.room_id, m.text, m.created_at, m.author, m.author_id, m.sender, m.key
+            )
             for i, m in zip(ids, batch, strict=True)
         ]
         if self._dialect == "sqlite":
@@ -214,7 +237,7 @@ class Store:
 # was a quarter of the event loop's time under load (py-spy), and it cannot keep the order of a
 # multi-row INSERT ... RETURNING on SQLite, so it would send one INSERT per row. SQLite assigns a
 # statement's ids ascending in VALUES order under its write lock: sorted, they match the batch.
-_SQLITE_ROWS = 5000  # 3 parameters a row, under SQLite's 32,766 per statement
+_SQLITE_ROWS = 5000  # 6 parameters a row, under SQLite's 32,766 per statement
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DATETIME writes and reads
 
 
@@ -224,10 +247,18 @@ async def _insert_sqlite(conn: AsyncConnection, batch: Sequence[NewMessage]) -> 
         chunk = batch[start : start + _SQLITE_ROWS]
         params: list[str] = []
         for m in chunk:
-            params += (m.room_id, m.text, m.created_at.astimezone(UTC).strftime(_SQLITE_TIME))
-        values = ",".join(["(?,?,?)"] * len(chunk))
+            params += (
+                m.room_id,
+                m.text,
+                m.created_at.astimezone(UTC).strftime(_SQLITE_TIME),
+                m.author,
+                m.author_id,
+                m.key,
+            )
+        values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))
         result = await conn.exec_driver_sql(
-            f"INSERT INTO messages (room_id, text, created_at) VALUES {values} RETURNING id",
+            "INSERT INTO messages (room_id, text, created_at, author, author_id, client_key) "
+            f"VALUES {values} RETURNING id",
             tuple(params),
         )
         ids += sorted(row[0] for row in result)

@@ -26,6 +26,8 @@ Publish = Callable[[list[StoredMessage]], Awaitable[None]]
 
 class Sender(Protocol):
     token: str
+    author: str | None
+    author_id: str | None
 
     def write_failed(self) -> None: ...
 
@@ -52,9 +54,13 @@ class Writer:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="chat-writer")
 
-    async def submit(self, room_id: str, text: str, sender: Sender) -> None:
+    async def submit(
+        self, room_id: str, text: str, sender: Sender, *, key: str | None = None
+    ) -> None:
         """Queue a message. Waits only when the queue is full, holding back just this sender."""
-        message = NewMessage(room_id, text, datetime.now(UTC), sender.token)
+        message = NewMessage(
+            room_id, text, datetime.now(UTC), sender.token, sender.author, sender.author_id, key
+        )
         await self._queue.put((message, sender))
 
     async def flush(self) -> None:

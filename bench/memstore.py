@@ -30,7 +30,17 @@ class MemoryStore(Store):
         then: Callable[[list[StoredMessage]], Awaitable[None]] | None = None,
     ) -> list[StoredMessage]:
         stored = [
-            StoredMessage(next(self._ids), m.room_id, m.text, m.created_at, m.sender) for m in batch
+            StoredMessage(
+                next(self._ids),
+                m.room_id,
+                m.text,
+                m.created_at,
+                m.author,
+                m.author_id,
+                m.sender,
+                m.key,
+            )
+            for m in batch
         ]
         for message in stored:
             self._rooms.setdefault(message.room_id, []).append(message)

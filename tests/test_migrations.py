@@ -121,3 +121,71 @@ def test_python_m_app_help_lists_the_settings():
     ]:
         assert name in out
     assert "sqlite+aiosqlite:///./chat.db" in out
+
+
+def _first_release_database(db: Path) -> list[tuple[object, ...]]:
+    """A database as the first release left it (schema 0001) with messages in two rooms."""
+    import sqlite3
+
+    assert alembic(db, "upgrade", "0001").returncode == 0
+    rows = [
+        (1, "general", "hello", "2026-11-24 21:40:00.123456"),
+        (2, "other", "héllo wörld", "2026-11-25 08:00:00.000001"),
+        (3, "general", "  kept exactly  ", "2026-11-26 12:30:45.500000"),
+    ]
+    with sqlite3.connect(db) as conn:
+        conn.executemany(
+            "INSERT INTO messages (id, room_id, text, created_at) VALUES (?, ?, ?, ?)", rows
+        )
+        conn.execute(
+            "INSERT INTO rooms VALUES ('general', 2, 3, '2026-11-26 12:30:45.500000'),"
+            " ('other', 1, 2, '2026-11-25 08:00:00.000001')"
+        )
+    return rows
+
+
+def test_a_first_release_database_upgrades_keeping_every_message(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    rows = _first_release_database(db)
+    up = alembic(db, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    with sqlite3.connect(db) as conn:
+        kept = conn.execute(
+            "SELECT id, room_id, text, created_at, author, author_id, client_key FROM messages"
+            " ORDER BY id"
+        ).fetchall()
+    assert kept == [(*row, None, None, None) for row in rows]
+
+
+def test_each_revision_downgrades_exactly_itself(tmp_path):
+    db = tmp_path / "steps.db"
+    _first_release_database(db)
+    assert alembic(db, "upgrade", "head").returncode == 0
+    heads = []
+    while (current := alembic(db, "current").stdout.split()) and current[0] != "0001":
+        heads.append(current[0])
+        down = alembic(db, "downgrade", "-1")
+        assert down.returncode == 0, down.stderr
+    assert heads, "no revision after 0001"
+    up = alembic(db, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    check = alembic(db, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+async def test_a_first_release_database_is_served_with_its_messages(start_server, tmp_path):
+    rows = _first_release_database(tmp_path / "chat.db")
+    srv = start_server()
+    listed = srv.messages("general")
+    assert [(m["id"], m["text"], m["author"]) for m in listed] == [
+        (1, "hello", None),
+        (3, "  kept exactly  ", None),
+    ]
+    assert listed[0]["created_at"] == "2026-11-24T21:40:00.123456Z"
+    async with join(srv.ws("general")) as ws:
+        assert await recv_n(ws, 2) == ["A client says: hello", "A client says:   kept exactly  "]
+        await ws.send("new")
+        assert await recv(ws) == "You wrote: new"
+    assert srv.messages("general")[-1]["id"] > max(int(str(r[0])) for r in rows)

@@ -22,7 +22,7 @@ async def test_messages_are_listed_oldest_first_with_iso_utc_times(server, room)
     assert [m["text"] for m in stored] == ["m0", "m1", "m2"]
     assert [m["id"] for m in stored] == sorted(m["id"] for m in stored)
     for m in stored:
-        assert set(m) == {"id", "room_id", "text", "created_at"}
+        assert set(m) == {"id", "room_id", "text", "created_at", "author"}
         assert m["room_id"] == room
         assert m["created_at"].endswith("Z") and "T" in m["created_at"]
 

@@ -135,7 +135,8 @@ async def test_json_frames_mark_history_own_and_the_end_of_history(server, room)
         assert (other["own"], other["history"], other["text"]) == (False, False, "mine")
         assert own["id"] == other["id"] > replay[0]["id"]
     stored = server.messages(room)
-    assert stored[-1] == {k: own[k] for k in ("id", "room_id", "text", "created_at")}
+    assert stored[-1] == {k: own[k] for k in ("id", "room_id", "text", "created_at", "author")}
+    assert own["author"] is None and replay[0]["author"] is None
 
 
 async def test_an_unrequested_subprotocol_is_not_selected(server, room):

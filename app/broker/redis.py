@@ -338,7 +338,10 @@ def _encode(message: StoredMessage) -> bytes:
             "room_id": message.room_id,
             "text": message.text,
             "created_at": iso_utc(message.created_at),
+            "author": message.author,
+            "author_id": message.author_id,
             "sender": message.sender,
+            "key": message.key,
         }
     )
 
@@ -347,7 +350,14 @@ def _decode(data: bytes) -> StoredMessage:
     body = orjson.loads(data)
     created_at = datetime.fromisoformat(body["created_at"])
     return StoredMessage(
-        int(body["id"]), str(body["room_id"]), str(body["text"]), created_at, body.get("sender")
+        int(body["id"]),
+        str(body["room_id"]),
+        str(body["text"]),
+        created_at,
+        author=body.get("author"),
+        author_id=body.get("author_id"),
+        sender=body.get("sender"),
+        key=body.get("key"),
     )
 
 

@@ -29,7 +29,13 @@ def _json(body: object) -> Response:
 
 
 def _message(m: StoredMessage) -> dict[str, object]:
-    return {"id": m.id, "room_id": m.room_id, "text": m.text, "created_at": iso_utc(m.created_at)}
+    return {
+        "id": m.id,
+        "room_id": m.room_id,
+        "text": m.text,
+        "created_at": iso_utc(m.created_at),
+        "author": m.author,
+    }
 
 
 UNAVAILABLE = {503: {"model": ErrorDetail, "description": "The database does not answer"}}
