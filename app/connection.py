@@ -39,8 +39,6 @@ _process = os.urandom(4).hex()
 class Connection:
     __slots__ = (
         "_closed",
-        "author",
-        "author_id",
         "_cutoff",
         "_failed",
         "_frames",
@@ -52,6 +50,8 @@ class Connection:
         "_sending",
         "_started",
         "_task",
+        "author",
+        "author_id",
         "close_code",
         "close_reason",
         "is_closed",
