@@ -1,0 +1,38 @@
+// Paging back: "Load earlier messages" fetches the page before the oldest one shown, until the
+// beginning of the room.
+export const PAGE = 50;
+
+export function createPaging({ roomId, button, beginning, messages, isOwn, onError }) {
+  function showBeginning() {
+    button.hidden = true;
+    beginning.hidden = false;
+  }
+
+  async function loadEarlier() {
+    if (messages.oldestId === null) return;
+    button.disabled = true;
+    try {
+      const query = new URLSearchParams({ limit: String(PAGE), before: String(messages.oldestId) });
+      const response = await fetch(`/rooms/${encodeURIComponent(roomId)}/messages?${query}`);
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const page = await response.json();
+      messages.keepingView(() => {
+        messages.prepend(page, isOwn);
+        if (page.length < PAGE) showBeginning();
+      });
+    } catch (error) {
+      onError(`Earlier messages could not be loaded (${error.message}); try again.`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  button.addEventListener("click", loadEarlier);
+
+  return {
+    showBeginning,
+    offerEarlier() {
+      button.hidden = false;
+    },
+  };
+}
