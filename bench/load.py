@@ -53,6 +53,7 @@ async def rooms_workload(spec: Spec, cpu: CpuProbe) -> dict[str, Any]:
         pad=b"x" * spec["pad"],
         stall=spec["stall"],
         cpu=cpu,
+        rate=spec.get("rate"),
     )
     result["readers"] = sum(room.readers for room in rooms)
     return result

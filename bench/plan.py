@@ -6,7 +6,7 @@ from typing import Any
 Spec = dict[str, Any]
 
 # Workloads that run against every kind of server, in each round.
-ROUND_WORKLOADS = ("fanout", "many", "slow", "noslow", "join")
+ROUND_WORKLOADS = ("fanout", "many", "slow", "noslow", "join", "paced-fanout", "paced-many")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ FULL = Plan(
         "slow": _rooms(rooms=1, clients=20, messages=5000, window=32, pad=1000, slow=1),
         "noslow": _rooms(rooms=1, clients=20, messages=5000, window=32, pad=1000),
         "join": {"workload": "join", "replay": 50, "joins": 100},
+        # An ordinary load, open loop: about half the naive design's saturation rate
+        # (shared/MEASURED.md), 5 s each. Latency, not throughput, is what these measure.
+        "paced-fanout": _rooms(rooms=1, clients=100, messages=4000, window=0, rate=800),
+        "paced-many": _rooms(rooms=50, clients=4, senders=4, messages=375, window=0, rate=15_000),
     },
     idle={"workload": "idle", "connections": 10_000, "settle": 3.0},
     history_sizes=(10_000, 1_000_000),
@@ -46,6 +50,8 @@ QUICK = Plan(
         "slow": _rooms(rooms=1, clients=5, messages=300, window=16, pad=200, slow=1, stall=0.3),
         "noslow": _rooms(rooms=1, clients=5, messages=300, window=16, pad=200, stall=1.0),
         "join": {"workload": "join", "replay": 50, "joins": 5},
+        "paced-fanout": _rooms(rooms=1, clients=10, messages=100, window=0, rate=200),
+        "paced-many": _rooms(rooms=4, clients=3, senders=3, messages=20, window=0, rate=400),
     },
     idle={"workload": "idle", "connections": 200, "settle": 0.3},
     history_sizes=(2_000,),

@@ -17,6 +17,7 @@ ROOM_METRICS: dict[str, Callable[[dict[str, Any]], float]] = {
     "p50 ms": lambda r: r["latency_ms"]["p50"],
     "p95 ms": lambda r: r["latency_ms"]["p95"],
     "p99 ms": lambda r: r["latency_ms"]["p99"],
+    "p99.9 ms": lambda r: r["latency_ms"].get("p99.9", math.nan),
     "echo p50 ms": lambda r: r["echo_ms"]["p50"],
     "delivered": lambda r: r["delivered"],
     "server cpu": lambda r: r["server_cpu"],
@@ -141,7 +142,16 @@ def targets(runs: Runs, workloads: dict[str, Any]) -> list[dict[str, Any]]:
         ("fan-out frames/s, SQLite / in-memory store",
          versus("fanout", "frames/s", "project", "memory"), ">=", 0.9),
         ("many rooms frames/s, SQLite / in-memory store",
-         versus("many", "frames/s", "project", "memory"), ">=", 0.9),
+         versus("many", "frames/s", "project", "memory"), ">=", 0.85),
+        # An ordinary load (open loop, about half the naive design's saturation rate).
+        ("paced fan-out p50, project / naive",
+         versus("paced-fanout", "p50 ms", "project", "naive"), "<=", 2.0),
+        ("paced fan-out p99, project / naive",
+         versus("paced-fanout", "p99 ms", "project", "naive"), "<=", 1.5),
+        ("paced many rooms p50, project / naive",
+         versus("paced-many", "p50 ms", "project", "naive"), "<=", 2.0),
+        ("paced many rooms p99, project / naive",
+         versus("paced-many", "p99 ms", "project", "naive"), "<=", 1.5),
     ]
     # fmt: on
     return [
@@ -211,7 +221,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
         (
             "p99 ms",
             "p99 latency, ms (lower is better)",
-            ("fanout", "many", "slow", "noslow", "join"),
+            ("fanout", "many", "slow", "noslow", "join", "paced-fanout", "paced-many"),
         ),
     ]
     kinds = [

@@ -73,6 +73,25 @@ class Room:
             self.sent += 1
             self.tally.started()
 
+    async def send_paced(
+        self, client: Client, count: int, rate: float, pad: bytes, start_ns: int
+    ) -> None:
+        """Open loop: message `seq` is due at `start_ns + seq / rate` whatever the server does,
+        and its latency counts from that due time, so a server that falls behind is charged
+        for the wait of the messages queued behind (no coordinated omission)."""
+        conn = client.conn
+        assert conn is not None
+        self._windows[client.index] = asyncio.Semaphore(count)  # never waited on
+        interval = 1e9 / rate
+        for seq in range(count):
+            due = start_ns + int(seq * interval)
+            ahead = due - time.perf_counter_ns()
+            if ahead > 0:
+                await asyncio.sleep(ahead / 1e9)
+            conn.send_text(b"%d:%d:%d:%s" % (client.index, seq, due, pad))
+            self.sent += 1
+            self.tally.started()
+
     def _on_text(self, client: Client, payload: bytes, now: int) -> None:
         own = payload[0] == 89  # b"Y": "You wrote: "
         body = payload[11:] if own else payload[15:]
@@ -148,8 +167,13 @@ async def run_rooms(
     stall: float,
     cpu: CpuProbe,
     rcvbuf_slow: int = 4096,
+    rate: float | None = None,
 ) -> dict[str, object]:
-    """Connect and warm up every room, send, wait for completion or `stall` s without progress."""
+    """Connect and warm up every room, send, wait for completion or `stall` s without progress.
+
+    With `rate` (messages/s over all senders together) the senders are paced, open loop, each
+    at its share of the rate and offset from the others; otherwise each keeps `window`
+    messages in flight (closed loop: saturation)."""
     tally = rooms[0].tally
     for start in range(0, len(rooms), 10):  # a few rooms at a time: the listen backlog is finite
         await asyncio.gather(
@@ -160,11 +184,22 @@ async def run_rooms(
     tally.last_progress = time.monotonic()
     expected = sum(len(senders[r]) * count * r.readers for r in rooms)
     cpu.start()
-    sending = [
-        asyncio.create_task(r.send(r.clients[i], count, window, pad))
-        for r in rooms
-        for i in senders[r]
-    ]
+    if rate is None:
+        sending = [
+            asyncio.create_task(r.send(r.clients[i], count, window, pad))
+            for r in rooms
+            for i in senders[r]
+        ]
+    else:
+        pairs = [(r, i) for r in rooms for i in senders[r]]
+        share = rate / len(pairs)
+        start = time.perf_counter_ns() + 50_000_000
+        sending = [
+            asyncio.create_task(
+                r.send_paced(r.clients[i], count, share, pad, start + int(n * 1e9 / rate))
+            )
+            for n, (r, i) in enumerate(pairs)
+        ]
     complete = True
     while tally.frames < expected:
         await asyncio.sleep(0.05)
@@ -196,8 +231,9 @@ async def run_rooms(
 
 
 def percentiles(values_ns: array[int] | list[int]) -> dict[str, float]:
+    quantiles = (50, 95, 99, 99.9)
     if not values_ns:
-        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+        return {f"p{q}": float("nan") for q in quantiles}
     ordered = sorted(values_ns)
     last = len(ordered) - 1
-    return {f"p{q}": ordered[min(last, round(last * q / 100))] / 1e6 for q in (50, 95, 99)}
+    return {f"p{q}": ordered[min(last, round(last * q / 100))] / 1e6 for q in quantiles}
