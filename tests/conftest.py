@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser_support import browser, open_page  # noqa: F401  (the browser tests' fixtures)
 from tests.services import (  # noqa: F401  (fixtures of the tests marked `services`)
     channel_prefix,
     fresh_postgres_url,

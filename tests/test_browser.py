@@ -6,69 +6,24 @@ Plain synchronous tests: Playwright's sync API must not run inside an asyncio lo
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import (
-    Browser,
     Dialog,
     Page,
-    ViewportSize,
     WebSocketRoute,
     expect,
-    sync_playwright,
 )
 
-from tests.browser_support import CHROMIUM_ARGS, chromium_path, post
+from tests.browser_support import OpenPage, post
 from tests.conftest import StartServer
 from tests.support import ServerProcess, unique_room
 
 pytestmark = pytest.mark.browser
 
-# A zone away from UTC with no daylight saving, so "local time" is visibly not UTC.
-TIMEZONE = "Asia/Kolkata"
-UTC_OFFSET = timedelta(hours=5, minutes=30)
-PHONE: ViewportSize = {"width": 400, "height": 760}
-
-OpenPage = Callable[..., Page]
-RouteSocket = Callable[[WebSocketRoute], None]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    path = chromium_path()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=path, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def open_page(browser: Browser) -> Iterator[OpenPage]:
-    """Each page in a fresh context: a different person, with their own storage."""
-    contexts = []
-    errors: list[str] = []
-
-    def open_(url: str | None, route: RouteSocket | None = None) -> Page:
-        context = browser.new_context(locale="en-GB", timezone_id=TIMEZONE, viewport=PHONE)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        if route is not None:
-            context.route_web_socket(lambda _url: True, route)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        if url is not None:
-            page.goto(url)
-        return page
-
-    yield open_
-    for context in contexts:
-        context.close()
-    assert errors == [], f"script errors in the page: {errors}"
+UTC_OFFSET = timedelta(hours=5, minutes=30)  # of browser_support.TIMEZONE
 
 
 @pytest.fixture
