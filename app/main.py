@@ -12,6 +12,7 @@ from app.db import create_engine
 from app.hub import Hub
 from app.routes import pages, router
 from app.schema import prepare_schema
+from app.security_headers import SecurityHeaders
 from app.settings import Settings
 from app.shutdown import drain_before_exit
 from app.store import Store
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.add_middleware(SecurityHeaders)
     app.include_router(router)
     app.mount("/static", pages.static_files, name="static")
     return app
