@@ -39,6 +39,7 @@ const paging = createPaging({
   messages,
   isOwn: (id) => ownIds.has(id),
   onError: (text) => note.show(text),
+  focusAfter: $("scroller"),
 });
 const composer = createComposer({
   form,
@@ -65,6 +66,7 @@ function socketUrl() {
 
 function onConnecting() {
   replayed = [];
+  if (!joined) messages.setBusy(true);
   status.set("connecting", joined ? "reconnecting" : "connecting");
 }
 
@@ -98,6 +100,7 @@ function settle(text) {
 function onReplayEnd() {
   if (!joined) {
     joined = true;
+    messages.setBusy(false);
     if (replayed.length > 0) messages.addDivider();
     if (replayed.length < replaySize) paging.showBeginning();
     else paging.offerEarlier();
@@ -120,6 +123,7 @@ function restoreUnsent() {
 }
 
 function onClose(code, delay) {
+  messages.setBusy(false);
   composer.setConnected(false);
   if (CLOSE_NOTES[code]) note.show(CLOSE_NOTES[code], LASTING_NOTES.has(code));
   status.set("disconnected", `disconnected, retrying in ${Math.ceil(delay / 1000)} s`);

@@ -71,12 +71,18 @@ export function createMessageList({ list, scroller, jump }) {
     scroller.scrollTop = scroller.scrollHeight - fromBottom;
   }
 
+  // A list item like the messages (a different role would break the list for screen readers).
   function addDivider() {
     const divider = document.createElement("li");
     divider.className = "divider";
-    divider.setAttribute("role", "separator");
-    divider.textContent = "new messages";
+    divider.textContent = "New messages";
     list.append(divider);
+  }
+
+  // While the backlog streams in, screen readers hold back their announcements of the list.
+  function setBusy(busy) {
+    if (busy) list.setAttribute("aria-busy", "true");
+    else list.removeAttribute("aria-busy");
   }
 
   jump.addEventListener("click", scrollToBottom);
@@ -96,6 +102,7 @@ export function createMessageList({ list, scroller, jump }) {
     prepend,
     keepingView,
     addDivider,
+    setBusy,
     scrollToBottom,
   };
 }

@@ -2,15 +2,20 @@
 // beginning of the room.
 export const PAGE = 50;
 
-export function createPaging({ roomId, button, beginning, messages, isOwn, onError }) {
+export function createPaging({ roomId, button, beginning, messages, isOwn, onError, focusAfter }) {
+  // The button gives way to "the beginning"; a keyboard user on it goes on from `focusAfter`.
   function showBeginning() {
+    const focused = document.activeElement === button;
     button.hidden = true;
     beginning.hidden = false;
+    if (focused) focusAfter.focus();
   }
 
+  // While a page loads the button says so with aria-disabled: `disabled` would take the focus
+  // away from a keyboard user.
   async function loadEarlier() {
-    if (messages.oldestId === null) return;
-    button.disabled = true;
+    if (messages.oldestId === null || button.getAttribute("aria-disabled") === "true") return;
+    button.setAttribute("aria-disabled", "true");
     try {
       const query = new URLSearchParams({ limit: String(PAGE), before: String(messages.oldestId) });
       const response = await fetch(`/rooms/${encodeURIComponent(roomId)}/messages?${query}`);
@@ -23,7 +28,7 @@ export function createPaging({ roomId, button, beginning, messages, isOwn, onErr
     } catch (error) {
       onError(`Earlier messages could not be loaded (${error.message}); try again.`);
     } finally {
-      button.disabled = false;
+      button.removeAttribute("aria-disabled");
     }
   }
 
