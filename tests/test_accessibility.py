@@ -138,6 +138,7 @@ def test_room_is_accessible_while_connecting_and_when_refused(
     page = open_page(room_url(server, room), never_answers, viewport=viewport, color_scheme=scheme)
     expect(page.locator("#status")).to_have_text("connecting")
     expect(page.locator("#messageText")).to_be_disabled()
+    expect(page.locator("#messages")).to_have_attribute("aria-busy", "true")  # awaiting the backlog
     assert_accessible(page, "connecting")
 
     def refuses(route: WebSocketRoute) -> None:
@@ -146,6 +147,7 @@ def test_room_is_accessible_while_connecting_and_when_refused(
     page = open_page(room_url(server, room), refuses, viewport=viewport, color_scheme=scheme)
     expect(page.locator("#note")).to_contain_text("too fast")
     expect(page.locator("#status")).to_contain_text("disconnected")
+    expect(page.locator("#messages")).not_to_have_attribute("aria-busy", "true")
     assert_accessible(page, "refused: a note and a disconnected status")
 
 
@@ -157,6 +159,7 @@ def test_messages_are_a_live_list(server: ServerProcess, room: str, open_page: O
     # A live region that keeps its list semantics: no role on the list itself, and every child
     # of the list, the divider too, is a list item.
     expect(messages).to_have_attribute("aria-live", "polite")
+    expect(messages).not_to_have_attribute("aria-busy", "true")  # the backlog is in
     assert messages.get_attribute("role") is None
     expect(page.get_by_role("list", name="Messages")).to_have_count(1)
     items = page.get_by_role("list", name="Messages").get_by_role("listitem")
