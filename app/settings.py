@@ -3,8 +3,10 @@
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.auth import Access, parse_patterns
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chat.db"
 
@@ -56,6 +58,34 @@ class Settings(BaseSettings):
         "server process, not of the machine (faster: no fsync per commit)",
     )
     log_level: str = Field("info", description="logging level")
+    auth_secret: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="HS256 secret of the access tokens (at least 32 characters); unset or "
+        "empty: open chat, no tokens",
+    )
+    public_rooms: str | None = Field(
+        None,
+        description="with CHAT_AUTH_SECRET: comma-separated room patterns open without a token",
+    )
+
+    @field_validator("auth_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("public_rooms")
+    @classmethod
+    def _room_patterns(cls, value: str | None) -> str | None:
+        parse_patterns(value)  # ValueError names the entry that is not a room pattern
+        return value
+
+    @cached_property
+    def access(self) -> Access:
+        """Who may use which room (app/auth.py); the public rooms only count with a secret."""
+        if self.auth_secret is None:
+            return Access()
+        return Access(self.auth_secret.get_secret_value(), parse_patterns(self.public_rooms))
 
     @cached_property
     def origins(self) -> frozenset[str] | None:
