@@ -10,6 +10,7 @@ import sys
 
 import uvicorn
 
+from app import token_command
 from app.db import create_engine, is_sqlite
 from app.logs import log_config
 from app.schema import SchemaNotReady, prepare_schema
@@ -72,7 +73,14 @@ def _workers_problem(settings: Settings) -> str | None:
     return None
 
 
+# Subcommands: `python -m app NAME ...`; anything else serves the chat.
+COMMANDS = {"token": token_command.main}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
     args = parse_args(argv)
     overrides = {
         k: v

@@ -37,16 +37,24 @@ def _json(message: StoredMessage, *, history: bool, own: bool) -> Frame:
 HISTORY_END: Frame = _frame(orjson.dumps({"type": "history_end"}).decode())
 
 
-def history_frame(message: StoredMessage, *, json: bool) -> Frame:
+def history_frame(message: StoredMessage, *, json: bool, own: bool = False) -> Frame:
+    """A replayed message; `own` when the joiner is its author (same token `sub`)."""
     if json:
-        return _json(message, history=True, own=False)
+        return _json(message, history=True, own=own)
     return _frame(f"A client says: {message.text}")
 
 
 class BroadcastFrames:
     """The frames of one live message, each encoded on first use."""
 
-    __slots__ = ("_json_other", "_json_own", "_text_other", "_text_own", "message")
+    __slots__ = (
+        "_json_other",
+        "_json_own",
+        "_json_same_user",
+        "_text_other",
+        "_text_own",
+        "message",
+    )
 
     def __init__(self, message: StoredMessage) -> None:
         self.message = message
@@ -54,6 +62,16 @@ class BroadcastFrames:
         self._text_own: Frame | None = None
         self._json_other: Frame | None = None
         self._json_own: Frame | None = None
+        self._json_same_user: Frame | None = None
+
+    def for_same_user(self, *, json: bool) -> Frame:
+        """For another connection of the sender's user (same `sub`): `own` in JSON, but not
+        the sender's copy ("A client says" in plain text, and no client key)."""
+        if not json:
+            return self.for_client(json=False, own=False)
+        if self._json_same_user is None:
+            self._json_same_user = _json(self.message, history=False, own=True)
+        return self._json_same_user
 
     def for_client(self, *, json: bool, own: bool) -> Frame:
         if json:

@@ -51,10 +51,17 @@ class Hub:
             return
         frames = BroadcastFrames(message)
         sender = message.sender
+        user = message.author_id  # with tokens, `own` is every connection of the same `sub`
         # No copy of the members: a push never joins or leaves (only the socket's route does,
         # between awaits), so the dict cannot change under this loop.
         for conn in members:
-            conn.push(message.id, frames.for_client(json=conn.json, own=conn.token == sender))
+            if conn.token == sender:
+                frame = frames.for_client(json=conn.json, own=True)
+            elif user is not None and conn.author_id == user:
+                frame = frames.for_same_user(json=conn.json)
+            else:
+                frame = frames.for_client(json=conn.json, own=False)
+            conn.push(message.id, frame)
 
     def close_all(self, code: int, reason: str = "", *, flush: bool = True) -> list[Connection]:
         conns = [conn for members in self._rooms.values() for conn in members]

@@ -1,7 +1,9 @@
 """Logging for `python -m app`: uvicorn's format, plus the app's own logger."""
 
 import logging
+import re
 from typing import Any
+from urllib.parse import unquote_plus
 
 from uvicorn.config import LOGGING_CONFIG
 
@@ -18,11 +20,44 @@ class ClientFaultsOnOneLine(logging.Filter):
         return True
 
 
+class RedactTokens(logging.Filter):
+    """No access token reaches a log line: uvicorn logs request paths with their query string
+    (the access log, and "WebSocket /room?access_token=..." lines)."""
+
+    # A query parameter: its name may be percent-encoded (`access%5Ftoken` is read as well).
+    _PARAM = re.compile(r"([?&;])([^=&#\s\"']*)=([^&#\s\"']*)")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self._redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+    def _redact(self, text: str) -> str:
+        if "=" not in text:
+            return text
+        return self._PARAM.sub(self._hide, text)
+
+    @staticmethod
+    def _hide(match: re.Match[str]) -> str:
+        if unquote_plus(match[2]) != "access_token":
+            return match[0]
+        return f"{match[1]}{match[2]}=[redacted]"
+
+
 def log_config(level: str) -> dict[str, Any]:
     config: dict[str, Any] = {
         **LOGGING_CONFIG,
-        "filters": {"client_faults": {"()": ClientFaultsOnOneLine}},
+        "filters": {
+            "client_faults": {"()": ClientFaultsOnOneLine},
+            "redact_tokens": {"()": RedactTokens},
+        },
         "loggers": dict(LOGGING_CONFIG["loggers"]),
+        "handlers": {
+            name: {**handler, "filters": [*handler.get("filters", []), "redact_tokens"]}
+            for name, handler in LOGGING_CONFIG["handlers"].items()
+        },
     }
     config["loggers"]["uvicorn.error"] = {
         **config["loggers"].get("uvicorn.error", {"level": "INFO"}),

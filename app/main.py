@@ -11,6 +11,7 @@ from app.chat import Chat
 from app.db import create_engine
 from app.hub import Hub
 from app.routes import pages, router
+from app.routes.access import document_access
 from app.schema import prepare_schema
 from app.security_headers import SecurityHeaders
 from app.settings import Settings
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
     )
     app.add_middleware(SecurityHeaders)
     app.include_router(router)
+    document_access(app, settings.access)
     app.mount("/static", pages.static_files, name="static")
     return app
 

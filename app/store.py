@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.auth import RoomSet
 from app.messages import StoredMessage
 from app.models import Message, Room
 
@@ -205,13 +206,15 @@ class Store:
             )
         return newest or 0
 
-    async def rooms(self, *, limit: int) -> list[RoomSummary]:
-        """Rooms that have messages, most recently active first."""
+    async def rooms(self, *, limit: int, readable: RoomSet | None = None) -> list[RoomSummary]:
+        """Rooms that have messages, most recently active first; only those in `readable`."""
         query = (
             select(Room.room_id, Room.messages, Room.last_message_at)
             .order_by(Room.last_message_id.desc())
             .limit(limit)
         )
+        if readable is not None and not readable.every:
+            query = query.where(_in_room_set(Room.room_id, readable))
         async with self._reading() as conn:
             result = await conn.execute(query)
             return [RoomSummary(*row) for row in result]
@@ -303,6 +306,16 @@ async def _unlock_rooms(conn: AsyncConnection) -> None:
         # releases its locks, a pooled one would keep them. The batch's fate is already known.
         log.warning("releasing room locks failed, dropping the connection: %s", exc)
         await conn.invalidate()
+
+
+def _in_room_set(column: Any, rooms: RoomSet) -> ColumnElement[bool]:
+    """SQL for "`column` is in `rooms`": case-sensitive on every database (SQLite's LIKE is
+    not), and no pattern syntax to escape (room ids hold `_`)."""
+    tests: list[ColumnElement[bool]] = []
+    if rooms.exact:
+        tests.append(column.in_(sorted(rooms.exact)))
+    tests += [func.substr(column, 1, len(p)) == p for p in rooms.prefixes]
+    return or_(*tests) if tests else false()
 
 
 def _messages(rows: Iterable[Any]) -> list[StoredMessage]:

@@ -10,8 +10,10 @@ from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.auth import readable_rooms
 from app.chat import ChatDep
 from app.messages import StoredMessage, iso_utc
+from app.routes.access import CallerDep, check_room
 from app.routes.params import Cursor, Limit, RoomId
 from app.schemas import ErrorDetail, Health, MessageOut, RoomOut
 
@@ -61,12 +63,14 @@ async def _read(query: Awaitable[T]) -> T:
 async def list_messages(
     room_id: RoomId,
     chat: ChatDep,
+    caller: CallerDep,
     limit: Limit = 50,
     before: Cursor = None,
     after: Cursor = None,
 ) -> Response:
     """A room's stored messages, oldest first: the newest `limit` (below `before`), or with
     `after` the oldest `limit` above it. An unknown room gives []."""
+    check_room(caller, room_id, chat.settings.access)
     messages = await _read(chat.store.page(room_id, limit=limit, before=before, after=after))
     return _json([_message(m) for m in messages])
 
@@ -74,10 +78,12 @@ async def list_messages(
 @router.get("/rooms", response_model=list[RoomOut], responses=UNAVAILABLE, tags=["history"])
 async def list_rooms(
     chat: ChatDep,
+    caller: CallerDep,
     limit: Limit = 50,
 ) -> Response:
-    """Rooms that have messages, most recently active first."""
-    rooms = await _read(chat.store.rooms(limit=limit))
+    """Rooms that have messages and that the caller may read, most recently active first."""
+    readable = readable_rooms(caller, chat.settings.access)
+    rooms = await _read(chat.store.rooms(limit=limit, readable=readable))
     return _json(
         [
             {

@@ -3,10 +3,13 @@
 socket -> writer (group commit) -> broker -> hub -> each connection's bounded queue.
 """
 
+import asyncio
 import logging
+import time
 
 from fastapi import APIRouter, WebSocket
 
+from app import auth
 from app.chat import Chat, get_chat
 from app.connection import SEND_MANY, Connection
 from app.frames import HISTORY_END, JSON_SUBPROTOCOL, history_frame
@@ -26,22 +29,33 @@ INTERNAL_ERROR = 1011
 
 
 async def room_socket(websocket: WebSocket) -> None:
-    """`ws://HOST:PORT/{room_id}[?since=ID]`.
+    """`ws://HOST:PORT/{room_id}[?since=ID][&name=NAME][&access_token=TOKEN]`.
 
     A plain Starlette route rather than FastAPI's: no dependency solving and no exit stacks
     kept for the socket's whole life (kilobytes on every idle connection). The parameters are
     checked here as FastAPI would: a bad one refuses the handshake.
     """
     room_id: str = websocket.path_params["room_id"]
+    chat = get_chat(websocket)
+    query = websocket.query_params
+    token = auth.bearer_token(websocket.headers.get("authorization")) or (
+        query.get("access_token") or None
+    )
     try:
-        since = _since(websocket.query_params.getlist("since"))
+        since = _since(query.getlist("since"))
         if not is_valid_room_id(room_id):
             raise ValueError(room_id)
+        # With a token, the token names the client and `?name=` is ignored.
+        name = (
+            None
+            if token and chat.settings.access.tokens
+            else auth.open_chat_name(query.get("name"))
+        )
     except ValueError:
-        log.info("refused a WebSocket: invalid room id or since in %r", websocket.url.path)
+        log.info("refused a WebSocket: invalid room id, since or name in %r", websocket.url.path)
         await websocket.close(POLICY_VIOLATION)
         return
-    await _serve(websocket, room_id, get_chat(websocket), since)
+    await _serve(websocket, room_id, chat, since, token, name)
 
 
 router.add_websocket_route("/{room_id}", room_socket)
@@ -57,7 +71,14 @@ def _since(values: list[str]) -> int | None:
     return int(value)
 
 
-async def _serve(websocket: WebSocket, room_id: str, chat: Chat, since: int | None) -> None:
+async def _serve(
+    websocket: WebSocket,
+    room_id: str,
+    chat: Chat,
+    since: int | None,
+    token: str | None,
+    name: str | None,
+) -> None:
     if chat.hub.closing:
         await websocket.close(1001)  # before accept: the handshake is refused
         return
@@ -71,6 +92,13 @@ async def _serve(websocket: WebSocket, room_id: str, chat: Chat, since: int | No
         return
     json = JSON_SUBPROTOCOL in websocket.scope.get("subprotocols", ())
     await websocket.accept(subprotocol=JSON_SUBPROTOCOL if json else None)
+    try:
+        identity = auth.caller(token, chat.settings.access)
+        auth.check_room(identity, room_id, chat.settings.access)
+    except auth.Refused as refused:
+        log.info("closing a client of room %r with %d: %s", room_id, refused.code, refused.reason)
+        await websocket.close(refused.code, refused.reason)
+        return
     conn = Connection(
         room_id,
         websocket.send,
@@ -79,12 +107,35 @@ async def _serve(websocket: WebSocket, room_id: str, chat: Chat, since: int | No
         limit=chat.settings.send_queue,
         send_many=SEND_MANY in websocket.scope.get("extensions", {}),
     )
+    if identity is not None:
+        conn.author, conn.author_id = identity.name, identity.sub
+    else:
+        conn.author = name
+    expiry = _close_at_expiry(conn, identity)
     try:
         await chat.join(conn)
         if await _replay(chat, conn, since):
             await _read(websocket, conn, chat)
     finally:
+        if expiry is not None:
+            expiry.cancel()
         await chat.leave(conn)
+
+
+def _close_at_expiry(
+    conn: Connection, identity: auth.Identity | None
+) -> asyncio.TimerHandle | None:
+    """A connection whose token expires is closed with 4401 at that moment."""
+    if identity is None or identity.exp is None:
+        return None
+    refused = auth.NotAuthenticated("token expired")
+
+    def expire() -> None:
+        log.info("closing a client of room %r with 4401: token expired", conn.room_id)
+        conn.close(refused.code, refused.reason)
+
+    delay = max(0.0, identity.exp - time.time())
+    return asyncio.get_running_loop().call_later(delay, expire)
 
 
 async def _replay(chat: Chat, conn: Connection, since: int | None) -> bool:
@@ -99,7 +150,12 @@ async def _replay(chat: Chat, conn: Connection, since: int | None) -> bool:
         conn.close(INTERNAL_ERROR, "history unavailable")
         await conn.wait_closed()
         return False
-    history = [history_frame(m, json=conn.json) for m in snapshot.messages]
+    history = [
+        history_frame(
+            m, json=conn.json, own=conn.author_id is not None and m.author_id == conn.author_id
+        )
+        for m in snapshot.messages
+    ]
     if conn.json:
         history.append(HISTORY_END)
     conn.start(history, snapshot.cutoff)
