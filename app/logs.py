@@ -21,29 +21,40 @@ class ClientFaultsOnOneLine(logging.Filter):
 
 
 class RedactTokens(logging.Filter):
-    """No access token reaches a log line: uvicorn logs request paths with their query string
-    (the access log, and "WebSocket /room?access_token=..." lines)."""
+    """No access token reaches a log line. uvicorn logs request paths with their query string
+    (the access log, and "WebSocket /room?access_token=..." lines), and at debug level the
+    websockets library logs every handshake header, Authorization included."""
 
     # A query parameter: its name may be percent-encoded (`access%5Ftoken` is read as well).
     _PARAM = re.compile(r"([?&;])([^=&#\s\"']*)=([^&#\s\"']*)")
+    _BEARER = re.compile(r"(bearer\s+)[^\s\"',]+", re.IGNORECASE)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
-            record.msg = self._redact(record.msg)
+            record.msg = _redact(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(self._redact(a) if isinstance(a, str) else a for a in record.args)
+            args = record.args
+            if len(args) == 2 and str(args[0]).lower() in _SECRET_HEADERS:
+                args = (args[0], "[redacted]")  # "< %s: %s", one header
+            record.args = tuple(_redact(a) if isinstance(a, str) else a for a in args)
         return True
 
-    def _redact(self, text: str) -> str:
-        if "=" not in text:
-            return text
-        return self._PARAM.sub(self._hide, text)
 
-    @staticmethod
-    def _hide(match: re.Match[str]) -> str:
-        if unquote_plus(match[2]) != "access_token":
-            return match[0]
-        return f"{match[1]}{match[2]}=[redacted]"
+_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie"}
+
+
+def _redact(text: str) -> str:
+    if "=" in text:
+        text = RedactTokens._PARAM.sub(_hide_token_param, text)
+    if " " in text:
+        text = RedactTokens._BEARER.sub(r"\1[redacted]", text)
+    return text
+
+
+def _hide_token_param(match: re.Match[str]) -> str:
+    if unquote_plus(match[2]) != "access_token":
+        return match[0]
+    return f"{match[1]}{match[2]}=[redacted]"
 
 
 def log_config(level: str) -> dict[str, Any]:
