@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from app.auth import RoomSet
 from app.main import create_app
 from app.messages import StoredMessage
 from app.store import HandOn, NewMessage, RoomSummary, Store
@@ -40,9 +41,9 @@ class FaultyStore(Store):
         self._check()
         return await super().page(room_id, limit=limit, before=before, after=after)
 
-    async def rooms(self, *, limit: int) -> list[RoomSummary]:
+    async def rooms(self, *, limit: int, readable: RoomSet | None = None) -> list[RoomSummary]:
         self._check()
-        return await super().rooms(limit=limit)
+        return await super().rooms(limit=limit, readable=readable)
 
 
 def create() -> FastAPI:

@@ -4,6 +4,8 @@ content type, body), every 4xx with FastAPI's error body."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 import schemathesis
@@ -12,7 +14,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from websockets.sync.client import connect
 
+from app.auth import mint_token
 from app.main import create_app
+from app.settings import Settings
 from tests.conftest import StartServer
 from tests.support import ServerProcess, faulty_server_command, unique_room
 
@@ -138,3 +142,66 @@ def test_while_the_database_does_not_answer_every_answer_is_documented(
     assert "REST read failed, answering 503" in srv.log()
     fault.unlink()
     assert httpx.get(f"{srv.http}/rooms").status_code == 200
+
+
+# --- the same with tokens on (CHAT_AUTH_SECRET set), a valid token supplied -----------------
+
+SECRET = "fuzzing-secret-of-the-access-tokens-0123456789"
+TOKENS_SETTINGS = {"CHAT_AUTH_SECRET": SECRET, "CHAT_PUBLIC_ROOMS": "lobby,open-*"}
+TOKENS_DOCUMENT = create_app(Settings(auth_secret=SECRET, public_rooms="lobby,open-*")).openapi()
+tokens_schema = schemathesis.openapi.from_dict(TOKENS_DOCUMENT)
+tokens_schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES
+)
+TOKEN = mint_token(SECRET, "fuzzer", rooms=["fuzz-*", "lobby"])
+TOKENS_ROOM = unique_room("fuzz-api")
+
+
+@pytest.fixture(scope="module")
+def tokens_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {**TOKENS_SETTINGS, "CHAT_RATE_LIMIT": "0"}
+    proc = ServerProcess(tmp_path_factory.mktemp("fuzz-tokens"), env).start()
+    with connect(f"{proc.ws(TOKENS_ROOM)}?access_token={TOKEN}") as ws:
+        for text in SEED_TEXTS:
+            ws.send(text)
+            assert ws.recv(timeout=10) == f"You wrote: {text}"
+    yield proc
+    proc.stop()
+
+
+@tokens_schema.parametrize()
+def test_with_tokens_every_operation_answers_inside_its_published_schema(
+    case: schemathesis.Case, tokens_server: ServerProcess
+) -> None:
+    # Most generated room ids are outside the token's rooms: 403s, documented, are checked too.
+    response = case.call_and_validate(
+        base_url=tokens_server.http, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert response.status_code < 500
+    if response.status_code >= 400:
+        assert_fastapi_error_body(response)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_with_tokens_paging_a_readable_room_answers_inside_the_schema(
+    tokens_server: ServerProcess, mode: GenerationMode
+) -> None:
+    operation = tokens_schema["/rooms/{room_id}/messages"]["GET"]
+    cases = operation.as_strategy(mode, path_parameters={"room_id": TOKENS_ROOM})
+    seen: set[int] = set()
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None)
+    @given(cases)
+    def page(case: schemathesis.Case) -> None:
+        response = case.call_and_validate(
+            base_url=tokens_server.http, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        seen.add(response.status_code)
+        assert response.status_code < 500
+
+    page()
+    assert 200 in seen if mode == GenerationMode.POSITIVE else seen
+
+
+def test_with_tokens_the_server_publishes_the_fuzzed_document(tokens_server: ServerProcess):
+    assert httpx.get(f"{tokens_server.http}/openapi.json").json() == TOKENS_DOCUMENT
