@@ -31,5 +31,6 @@ async def chatroom(request: Request, room_id: RoomId, chat: ChatDep) -> HTMLResp
             "room_id": room_id,
             "max_message_bytes": chat.settings.max_message_bytes,
             "history_replay": chat.settings.history_replay,
+            "tokens": chat.settings.access.tokens,
         },
     )

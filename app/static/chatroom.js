@@ -2,6 +2,7 @@
 // so that a reader neither misses nor repeats a message. This entry module wires the parts,
 // each a module with one job, and keeps the rules of joining and resuming a room.
 import { createComposer } from "./composer.js";
+import { createIdentity } from "./identity.js";
 import { createMessageList } from "./message-list.js";
 import { rememberedOwnIds } from "./own-ids.js";
 import { createPaging } from "./paging.js";
@@ -23,6 +24,13 @@ const $ = (id) => document.getElementById(id);
 const roomId = $("room-id").textContent;
 const form = $("send");
 const replaySize = Number(form.dataset.historyReplay);
+const identity = createIdentity({
+  room: roomId,
+  tokens: form.dataset.tokens === "1",
+  form: $("nameForm"),
+  input: $("nameInput"),
+  button: $("nameButton"),
+});
 const ownIds = rememberedOwnIds(roomId);
 let joined = false; // the first replay is over: later connections resume with ?since=
 let replayed = []; // the replay of the current connection
@@ -40,6 +48,7 @@ const paging = createPaging({
   isOwn: (id) => ownIds.has(id),
   onError: (text) => note.show(text),
   focusAfter: $("scroller"),
+  headers: identity.headers,
 });
 const composer = createComposer({
   form,
@@ -60,8 +69,10 @@ const socket = reconnectingSocket({
 // The socket URL follows the page's own host and scheme.
 function socketUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const since = joined ? `?since=${messages.newestId ?? 0}` : "";
-  return `${scheme}//${location.host}/${encodeURIComponent(roomId)}${since}`;
+  const params = new URLSearchParams(identity.socketParams());
+  if (joined) params.set("since", String(messages.newestId ?? 0));
+  const query = params.toString();
+  return `${scheme}//${location.host}/${encodeURIComponent(roomId)}${query ? `?${query}` : ""}`;
 }
 
 function onConnecting() {
@@ -122,9 +133,16 @@ function restoreUnsent() {
   note.show("A message was not delivered; it is back in the box: press Enter to send it again.");
 }
 
-function onClose(code, delay) {
+function onClose(code, delay, reason) {
   messages.setBusy(false);
   composer.setConnected(false);
+  const refusal = identity.refusal(code, reason);
+  if (refusal !== null) {
+    socket.stop(); // retrying would be refused again: say why instead
+    note.show(refusal, true);
+    status.set("refused", "no access");
+    return;
+  }
   if (CLOSE_NOTES[code]) note.show(CLOSE_NOTES[code], LASTING_NOTES.has(code));
   status.set("disconnected", `disconnected, retrying in ${Math.ceil(delay / 1000)} s`);
 }
@@ -135,4 +153,5 @@ function send(text) {
   if (note.lasting) note.hide();
 }
 
+identity.onRename(() => socket.restart());
 socket.start();

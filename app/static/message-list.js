@@ -1,4 +1,5 @@
-// The list of messages in #messages: each id shown once, text only ever as textContent. The
+// The list of messages in #messages: each id shown once, text and author only ever as
+// textContent. The
 // reader's scroll position is theirs: new messages follow only at the bottom (else a "new
 // messages" button counts them), and a page of older ones leaves the view where it was.
 import { timeElement } from "./time.js";
@@ -15,6 +16,12 @@ export function createMessageList({ list, scroller, jump }) {
     const item = document.createElement("li");
     item.className = own ? "message own" : "message";
     item.dataset.id = String(message.id);
+    if (message.author) {
+      const author = document.createElement("span");
+      author.className = "author";
+      author.textContent = message.author;
+      item.append(author);
+    }
     const text = document.createElement("span");
     text.className = "text";
     text.textContent = message.text;

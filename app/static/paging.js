@@ -2,7 +2,16 @@
 // beginning of the room.
 export const PAGE = 50;
 
-export function createPaging({ roomId, button, beginning, messages, isOwn, onError, focusAfter }) {
+export function createPaging({
+  roomId,
+  button,
+  beginning,
+  messages,
+  isOwn,
+  onError,
+  focusAfter,
+  headers,
+}) {
   // The button gives way to "the beginning"; a keyboard user on it goes on from `focusAfter`.
   function showBeginning() {
     const focused = document.activeElement === button;
@@ -18,7 +27,9 @@ export function createPaging({ roomId, button, beginning, messages, isOwn, onErr
     button.setAttribute("aria-disabled", "true");
     try {
       const query = new URLSearchParams({ limit: String(PAGE), before: String(messages.oldestId) });
-      const response = await fetch(`/rooms/${encodeURIComponent(roomId)}/messages?${query}`);
+      const response = await fetch(`/rooms/${encodeURIComponent(roomId)}/messages?${query}`, {
+        headers: headers(),
+      });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const page = await response.json();
       messages.keepingView(() => {

@@ -1,6 +1,6 @@
 // One socket to the room that comes back by itself: exponential backoff with jitter (at most
 // 5 s), and at once when the browser is back online or the page back in view. Frames of a
-// socket that has been replaced are ignored.
+// socket that has been replaced are ignored. `stop()` ends the retries for good.
 const MAX_DELAY_MS = 5000;
 
 export function reconnectingSocket({ url, protocol, onConnecting, onFrame, onClose }) {
@@ -22,8 +22,8 @@ export function reconnectingSocket({ url, protocol, onConnecting, onFrame, onClo
       socket = null;
       const delay = Math.min(MAX_DELAY_MS, 250 * 2 ** attempt) * (0.75 + Math.random() / 2);
       attempt += 1;
-      onClose(event.code, delay);
       retryTimer = setTimeout(connect, delay);
+      onClose(event.code, delay, event.reason); // may stop() the retry
     };
   }
 
@@ -43,6 +43,19 @@ export function reconnectingSocket({ url, protocol, onConnecting, onFrame, onClo
     // The connection proved itself: the next drop starts the backoff from the beginning.
     settled() {
       attempt = 0;
+    },
+    // No more retries (a refusal that retrying cannot change).
+    stop() {
+      clearTimeout(retryTimer);
+      retryTimer = null;
+    },
+    // Connect again now (the URL changed), dropping the current connection.
+    restart() {
+      const old = socket;
+      socket = null;
+      if (old) old.close(1000);
+      attempt = 0;
+      connect();
     },
   };
 }
