@@ -28,7 +28,7 @@ from bench.servers import PINNED, ROOT, Server, generate
 
 log = logging.getLogger("bench")
 
-KINDS = ("project", "naive", "ceiling", "memory")
+KINDS = ("project", "naive", "ceiling", "memory", "tokens")
 Runs = dict[str, dict[str, list[dict[str, Any]]]]
 
 

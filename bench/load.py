@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 import uvloop
 
+from bench import wsclient
 from bench.cpu import CpuProbe
 from bench.traffic import Room, Tally, percentiles, run_rooms
 from bench.wsclient import WsClient, close_all, connect
@@ -186,6 +187,7 @@ WORKLOADS: dict[str, Callable[[Spec, CpuProbe], Awaitable[dict[str, Any]]]] = {
 async def measured(spec: Spec) -> dict[str, Any]:
     """Run the workload; CPU is measured over the room workloads' traffic phase (they restart
     and stop the probe around sending), over the whole of the others."""
+    wsclient.QUERY = spec.get("query", "")
     probe = CpuProbe(spec["server_pid"])
     probe.start()
     result = await WORKLOADS[spec["workload"]](spec, probe)

@@ -33,7 +33,7 @@ METRICS: dict[str, dict[str, Callable[[dict[str, Any]], float]]] = {
         "before p99 ms": lambda r: r["before_ms"]["p99"],
     },
 }
-KINDS = ("project", "naive", "ceiling", "memory")
+KINDS = ("project", "naive", "ceiling", "memory", "tokens")
 
 
 def _metrics(workload: str) -> dict[str, Callable[[dict[str, Any]], float]]:
@@ -143,6 +143,11 @@ def targets(runs: Runs, workloads: dict[str, Any]) -> list[dict[str, Any]]:
          versus("fanout", "frames/s", "project", "memory"), ">=", 0.9),
         ("many rooms frames/s, SQLite / in-memory store",
          versus("many", "frames/s", "project", "memory"), ">=", 0.85),
+        # Access tokens on (every socket with a token to check and an expiry timer).
+        ("fan-out frames/s, tokens on / off", versus("fanout", "frames/s", "tokens", "project"),
+         ">=", 0.95),
+        ("join p50 with replay, tokens on / off", versus("join", "p50 ms", "tokens", "project"),
+         "<=", 1.1),
         # An ordinary load (open loop, about half the naive design's saturation rate).
         ("paced fan-out p50, project / naive",
          versus("paced-fanout", "p50 ms", "project", "naive"), "<=", 2.0),

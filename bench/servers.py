@@ -20,7 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.auth import mint_token
+
 log = logging.getLogger(__name__)
+
+TOKEN_SECRET = "bench-secret-of-the-access-tokens-0123456789"
 
 ROOT = Path(__file__).resolve().parent.parent
 PINNED = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
@@ -28,6 +32,7 @@ SERVER_CORE, GENERATOR_CORE = 0, 1
 
 COMMANDS: dict[str, list[str]] = {
     "project": ["-m", "app"],
+    "tokens": ["-m", "app"],  # the project with CHAT_AUTH_SECRET set, every client with a token
     "memory": ["-m", "bench.memstore"],
     "naive": ["-m", "bench.baselines.naive"],
     "ceiling": ["-m", "bench.baselines.ceiling"],
@@ -73,6 +78,7 @@ class Server:
             "CHAT_PORT": str(self.port),
             "CHAT_RATE_LIMIT": "0",  # the default token bucket would close a flooding sender
             "CHAT_LOG_LEVEL": "warning",
+            **({"CHAT_AUTH_SECRET": TOKEN_SECRET} if self.kind == "tokens" else {}),
         }
         command = [sys.executable, *COMMANDS.get(self.kind, ["-m", "bench.variant", self.kind])]
         if self.kind != "project":
@@ -135,6 +141,11 @@ def generate(
 ) -> list[dict[str, Any]]:
     """Run workloads one after the other in a fresh load-generator process against `server`."""
     specs = [{**spec, "port": server.port, "server_pid": server.pid} for spec in specs]
+    if server.kind == "tokens":
+        # A token for every room that expires (so each socket also carries its expiry timer),
+        # sent as browsers do, in the access_token query parameter.
+        token = mint_token(TOKEN_SECRET, "bench", name="Bench", ttl=24 * 3600)
+        specs = [{**spec, "query": f"access_token={token}"} for spec in specs]
     done = subprocess.run(
         [sys.executable, "-m", "bench.load", json.dumps(specs)],
         cwd=ROOT,

@@ -129,6 +129,11 @@ def _header(first: int, length: int) -> bytes:
     return bytes((first, 0x80 | 127)) + struct.pack("!Q", length) + _ZERO_MASK
 
 
+# Added to every socket's URL (the `tokens` server's access token); set per workload by
+# bench.load from its spec's "query".
+QUERY = ""
+
+
 async def connect(
     host: str,
     port: int,
@@ -159,6 +164,8 @@ async def connect(
     extra = f"Sec-WebSocket-Protocol: {subprotocol}\r\n" if subprotocol else ""
     if deflate:  # what browsers offer; the server decides whether to take it
         extra += "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    if QUERY:
+        path += f"{'&' if '?' in path else '?'}{QUERY}"
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
