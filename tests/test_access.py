@@ -304,27 +304,51 @@ def test_rest_answers_401_without_a_token_for_a_private_room(tokens):
 
 
 async def test_rooms_lists_only_the_rooms_the_caller_may_read(tokens):
+    await check_rooms_listing(tokens)
+
+
+async def check_rooms_listing(server: ServerProcess) -> None:
     tag = unique_room("")[1:]
-    team, private, public = f"team-{tag}", f"private-{tag}", f"open-{tag}"
+    team, private, public = f"team-{tag}", f"private_{tag}", f"open-{tag}"
     admin = token("root", admin=True)
     for room in (team, private, public):
-        await said(with_token(tokens.ws(room), admin), f"in {room}")
+        await said(with_token(server.ws(room), admin), f"in {room}")
 
     def listed(headers: dict[str, str] | None) -> set[str]:
-        response = get(tokens, "/rooms?limit=1000", headers)
+        response = get(server, "/rooms?limit=1000", headers)
         assert response.status_code == 200
         return {r["room_id"] for r in response.json()} & {team, private, public}
 
     assert listed(None) == {public}
     assert listed(bearer(token("t", rooms=["team-*"]))) == {team, public}
     assert listed(bearer(token("t", rooms=[private]))) == {private, public}
-    assert listed(bearer(token("t", rooms=["Team-*", "team"]))) == {public}
+    # Case-sensitive, and `_` is no wildcard (SQL's LIKE would get both wrong).
+    assert listed(bearer(token("t", rooms=["Team-*", "team", "team_*", "private-*"]))) == {public}
     assert listed(bearer(admin)) == {team, private, public}
     assert listed(bearer(token("t", rooms=["*"]))) == {team, private, public}
     # A room the caller may not read answers 403 whether it has messages or not.
     for room in (private, unique_room("private")):
-        response = get(tokens, f"/rooms/{room}/messages", bearer(token("t", rooms=["team-*"])))
+        response = get(server, f"/rooms/{room}/messages", bearer(token("t", rooms=["team-*"])))
         assert response.status_code == 403
+
+
+@pytest.mark.services
+async def test_on_postgresql_and_redis_listing_and_own_follow_the_token(start_server, services_env):
+    env = {**services_env, "CHAT_AUTH_SECRET": SECRET, "CHAT_PUBLIC_ROOMS": PUBLIC}
+    srv = start_server(env, database_url=services_env["CHAT_DATABASE_URL"])
+    await check_rooms_listing(srv)
+    room = unique_room("team")
+    mine = token("pg-user", name="Pat")
+    async with (
+        join_json(with_token(srv.ws(room), mine)) as one,
+        join_json(with_token(srv.ws(room), mine)) as two,
+    ):
+        await history(one)
+        await history(two)
+        await one.send("through redis")
+        assert (await recv_json(one))["own"] is True
+        mirrored = await recv_json(two)
+        assert mirrored["own"] is True and mirrored["author"] == "Pat"
 
 
 async def test_the_author_is_stored_and_listed(tokens):
