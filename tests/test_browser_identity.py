@@ -1,29 +1,18 @@
 """The page's names, invite links and refusals, in a real headless Chromium."""
-# ruff: noqa: F811  (pytest fixtures imported from tests.test_browser are parameters here)
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from app.auth import mint_token
-from tests.browser_support import post
+from tests.browser_support import OpenPage, assert_accessible, post
 from tests.support import ServerProcess, unique_room
-from tests.test_browser import (  # noqa: F401  (fixtures)
-    OpenPage,
-    browser,
-    expect_connected,
-    expect_texts,
-    open_page,
-    room_url,
-    screenshots,
-    send,
-)
+from tests.test_browser import expect_connected, expect_texts, room_url, send
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +32,7 @@ def authors(page: Page) -> list[str]:
 
 
 def test_a_name_chosen_in_the_open_chat_shows_on_the_other_page_and_is_remembered(
-    server: ServerProcess, open_page: OpenPage, screenshots: Path
+    server: ServerProcess, open_page: OpenPage
 ) -> None:
     room = unique_room("names")
     ann = open_page(room_url(server, room))
@@ -52,6 +41,7 @@ def test_a_name_chosen_in_the_open_chat_shows_on_the_other_page_and_is_remembere
     expect_connected(bob)
     name = ann.get_by_role("textbox", name="name")
     expect(name).to_be_visible()
+    assert_accessible(ann, "the name asked for")
     name.fill("  Ann <b>Lee</b>  ")
     name.press("Enter")
     expect(ann.locator("#nameForm")).to_be_hidden()
@@ -59,12 +49,12 @@ def test_a_name_chosen_in_the_open_chat_shows_on_the_other_page_and_is_remembere
     expect_connected(ann)
     send(ann, "hello from Ann")
     expect_texts(bob, ["hello from Ann"])
+    assert_accessible(bob, "a message with its author")
     # Shown as text beside the message, never as markup.
     expect(bob.locator("#messages li.message")).to_contain_text("Ann <b>Lee</b>")
     assert bob.locator("#messages b").count() == 0
     assert authors(bob) == ["Ann <b>Lee</b>"]
     assert [m["author"] for m in server.all_messages(room)] == ["Ann <b>Lee</b>"]
-    ann.screenshot(path=screenshots / "chatroom-named.png")
 
     # Asked once: after a reload the name is remembered and not asked again.
     ann.reload()
@@ -126,6 +116,7 @@ def test_a_page_without_a_token_says_it_needs_an_invite_and_stops_retrying(
     expect(note).to_contain_text("invite link")
     expect(page.locator("#status")).to_have_text("no access")
     expect(page.locator("#messageText")).to_be_disabled()
+    assert_accessible(page, "refused: no invite")
     time.sleep(3)  # a retry loop would have tried again well within this (backoff from 0.25 s)
     assert len(sockets) == 1
 
