@@ -102,6 +102,13 @@ def test_an_invite_link_opens_a_private_room_and_leaves_the_address_bar(
     page.goto(f"{tokens.http}/rooms/{room}")
     expect_connected(page)
     expect_texts(page, ["before Mia came", "Mia here"])
+    # The room picker lists the rooms of the invite kept in the browser; a stranger's does not.
+    page.goto(f"{tokens.http}/")
+    expect(page.locator("#rooms .room-name")).to_contain_text([room])
+    stranger = open_page(f"{tokens.http}/")
+    # Loaded: some rooms, or the "no messages" line.
+    expect(stranger.locator("#rooms li:visible, #rooms-empty:visible")).not_to_have_count(0)
+    expect(stranger.locator("#rooms .room-name", has_text=room)).to_have_count(0)
 
 
 def test_a_page_without_a_token_says_it_needs_an_invite_and_stops_retrying(

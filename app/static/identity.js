@@ -24,6 +24,12 @@ function write(key, value) {
   }
 }
 
+// The latest invite's header, for pages outside a room (the room picker lists what it opens).
+export function latestInviteHeaders() {
+  const token = read(LATEST_TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
 // Take `#access_token=...` out of the address (it never reaches the server: fragments are not
 // sent) and keep it; other fragment parameters stay.
 function takeInvite(room) {

@@ -1,4 +1,5 @@
 // The room picker: a room name checked against the server's rule, and the recently active rooms.
+import { latestInviteHeaders } from "./identity.js";
 import { ago, full, parse } from "./time.js";
 
 // The contract's room ids: 1 to 64 of A-Z a-z 0-9 _ - . but not "." or "..".
@@ -54,7 +55,10 @@ function roomItem(room) {
 
 async function loadRooms() {
   try {
-    const response = await fetch("/rooms?limit=20");
+    // With an invite kept in this browser, its rooms are listed too; one no longer valid (401)
+    // still leaves the public rooms.
+    let response = await fetch("/rooms?limit=20", { headers: latestInviteHeaders() });
+    if (response.status === 401) response = await fetch("/rooms?limit=20");
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const rooms = await response.json();
     document.getElementById("rooms").append(...rooms.map(roomItem));
