@@ -64,11 +64,9 @@ class BroadcastFrames:
         self._json_own: Frame | None = None
         self._json_same_user: Frame | None = None
 
-    def for_same_user(self, *, json: bool) -> Frame:
-        """For another connection of the sender's user (same `sub`): `own` in JSON, but not
-        the sender's copy ("A client says" in plain text, and no client key)."""
-        if not json:
-            return self.for_client(json=False, own=False)
+    def for_same_user(self) -> Frame:
+        """For a JSON client of the sender's user (same `sub`) other than the sender: `own`,
+        but not the sender's copy (no client key)."""
         if self._json_same_user is None:
             self._json_same_user = _json(self.message, history=False, own=True)
         return self._json_same_user

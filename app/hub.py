@@ -55,12 +55,13 @@ class Hub:
         # No copy of the members: a push never joins or leaves (only the socket's route does,
         # between awaits), so the dict cannot change under this loop.
         for conn in members:
+            json = conn.json
             if conn.token == sender:
-                frame = frames.for_client(json=conn.json, own=True)
-            elif user is not None and conn.author_id == user:
-                frame = frames.for_same_user(json=conn.json)
+                frame = frames.for_client(json=json, own=True)
+            elif json and user is not None and conn.author_id == user:
+                frame = frames.for_same_user()  # plain text has no `own` but "You wrote"
             else:
-                frame = frames.for_client(json=conn.json, own=False)
+                frame = frames.for_client(json=json, own=False)
             conn.push(message.id, frame)
 
     def close_all(self, code: int, reason: str = "", *, flush: bool = True) -> list[Connection]:
