@@ -31,15 +31,15 @@ export function latestInviteHeaders() {
 }
 
 // Take `#access_token=...` out of the address (it never reaches the server: fragments are not
-// sent) and keep it; other fragment parameters stay.
-function takeInvite(room) {
+// sent) and keep it when the server uses tokens; other fragment parameters stay.
+function takeInvite(room, keep) {
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get("access_token");
   if (token === null) return;
   params.delete("access_token");
   const rest = params.toString();
   history.replaceState(history.state, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
-  if (token) {
+  if (token && keep) {
     write(roomTokenKey(room), token);
     write(LATEST_TOKEN_KEY, token);
   }
@@ -51,7 +51,7 @@ function cleanName(text) {
 }
 
 export function createIdentity({ room, tokens, form, input, button }) {
-  if (tokens) takeInvite(room);
+  takeInvite(room, tokens);
   let token = tokens ? read(roomTokenKey(room)) || read(LATEST_TOKEN_KEY) : null;
   let name = read(NAME_KEY);
   let onRename = () => {};
