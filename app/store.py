@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 REPLAY_CAP = 1000
 # Concurrent reads; the pool has 15 connections (5 + 10 overflow), the rest are the writer's.
 READERS = 10
-
-HandOn = Callable[[list[StoredMessage]], Awaitable[None]]
 
 # What readers see of a message (StoredMessage's leading fields); never the client key.
 _COLUMNS = (
@@ -71,39 +69,55 @@ class Snapshot:
     cutoff: int
 
 
+class Transaction:
+    """One batch's write, inside `Store.locked`: `insert`, then `commit`."""
+
+    def __init__(self, store: "Store", conn: AsyncConnection, rooms: list[str]) -> None:
+        self._store = store
+        self._conn = conn
+        self.rooms = rooms
+
+    async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
+        """Insert the batch (rooms of `rooms` only); the result is in id order."""
+        return await self._store._write(self._conn, batch)
+
+    async def commit(self) -> None:
+        await self._conn.commit()
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
         self._reads = asyncio.Semaphore(READERS)
 
-    async def insert(
-        self, batch: Sequence[NewMessage], *, then: HandOn | None = None
-    ) -> list[StoredMessage]:
-        """Store a batch in one transaction; the result is in id order, which is commit order.
+    @asynccontextmanager
+    async def locked(self, room_ids: Iterable[str]) -> AsyncIterator["Transaction"]:
+        """A write transaction that holds the rooms' locks until it exits.
 
-        `then(stored)` runs after the commit and before the batch's rooms are unlocked. On
-        PostgreSQL each room is locked with a session advisory lock, taken before the INSERT
-        and released only after `then` returned: when several processes write to one room,
-        each commits and hands on (publishes) its messages before the next can insert there,
-        so every process receives the room's messages in id order.
+        On PostgreSQL each room is locked with a session advisory lock, taken in sorted order
+        (two writers locking overlapping rooms cannot deadlock) and released only when the
+        block exits, after the commit: the writer publishes inside the block, so that a room's
+        next batch, in any process, commits only after this one was handed on. What is not
+        committed when the block exits is rolled back. On SQLite one process writes (see
+        `app.sqlite_guard`), so there is nothing to lock.
         """
+        rooms = sorted(set(room_ids))
         if self._dialect != "postgresql":
-            async with self.engine.begin() as conn:
-                stored = await self._write(conn, batch)
-            if then is not None:
-                await then(stored)
-            return stored
+            async with self.engine.connect() as conn:
+                tx = Transaction(self, conn, rooms)
+                try:
+                    yield tx
+                finally:
+                    if conn.in_transaction():
+                        await conn.rollback()
+            return
         async with self.engine.connect() as conn:
             try:
-                await self._lock_rooms(conn, sorted({m.room_id for m in batch}))
-                stored = await self._write(conn, batch)
-                await conn.commit()
-                if then is not None:
-                    await then(stored)
+                await self._lock_rooms(conn, rooms)
+                yield Transaction(self, conn, rooms)
             finally:
                 await _unlock_rooms(conn)
-        return stored
 
     async def _write(
         self, conn: AsyncConnection, batch: Sequence[NewMessage]

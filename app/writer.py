@@ -5,9 +5,11 @@ Promises:
 - one order: batches are committed one after another and handed over in id order;
 - group commit: everything queued while a commit runs goes into the next transaction, one
   multi-row INSERT ... RETURNING, so a fast sender is never held to one message per commit;
-- a failed commit publishes nothing of its batch: each of its senders is told (`write_failed`),
-  and their messages still waiting in the queue are dropped, so nothing after a lost message
-  of theirs is shown either. The writer goes on with the next batch.
+- one message that cannot be stored fails only itself: a batch whose commit fails is retried
+  in halves, down to single messages, so only the messages that really cannot be stored are
+  lost. A lost message publishes nothing; its sender is told (`write_failed`) and its
+  messages still waiting are dropped, so nothing after a lost message of theirs is shown
+  either. The writer goes on with the next batch.
 """
 
 import asyncio
@@ -15,6 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app.messages import StoredMessage
 from app.store import NewMessage, Store
@@ -33,6 +37,9 @@ class Sender(Protocol):
 
     @property
     def failed(self) -> bool: ...
+
+
+Batch = list[tuple[NewMessage, "Sender"]]
 
 
 class Writer:
@@ -90,22 +97,56 @@ class Writer:
                     self._queue.task_done()
 
     async def _commit(self, batch: list[tuple[NewMessage, Sender]]) -> None:
-        if not batch:
+        lost = await self._store_in_parts(batch)
+        if not lost:
             return
+        messages, error = sum(len(part) for part, _ in lost), lost[0][1]
+        senders = {id(s): s for part, _ in lost for _, s in part}
+        log.error(
+            "commit of %d message(s) failed, closing their %d sender(s) with 1011: %s",
+            messages,
+            len(senders),
+            _one_line(error),
+        )
+
+    async def _store_in_parts(self, batch: Batch) -> list[tuple[Batch, BaseException]]:
+        """Commit and hand on `batch`; if that fails, its halves, down to single messages.
+
+        Returns the parts that could not be stored, whose senders were told at once: a later
+        part holds no message of theirs. A failure of the database itself (its connection,
+        its disk) fails the whole part: every smaller part would fail the same way.
+        """
+        batch = [(m, s) for m, s in batch if not s.failed]
+        if not batch:
+            return []
         try:
-            # The store hands the batch on after its commit (and, on PostgreSQL, before it
-            # unlocks the batch's rooms, so that processes publish a room in id order).
-            await self._store.insert([m for m, _ in batch], then=self._hand_on)
+            await self._commit_and_hand_on(batch)
+            return []
         except Exception as exc:
-            senders = {id(s): s for _, s in batch}.values()
-            log.error(
-                "commit of %d message(s) failed, closing their %d sender(s) with 1011: %s",
-                len(batch),
-                len(senders),
-                _one_line(exc),
-            )
-            for sender in senders:
-                sender.write_failed()
+            if len(batch) == 1 or not _about_the_data(exc):
+                for _, sender in batch:
+                    sender.write_failed()
+                return [(batch, exc)]
+        half = len(batch) // 2
+        return await self._store_in_parts(batch[:half]) + await self._store_in_parts(batch[half:])
+
+    async def _commit_and_hand_on(self, batch: Batch) -> None:
+        """The order rule, in one place: lock the rooms, commit, publish, then unlock.
+
+        A room's lock is held until its messages were handed to the broker, so the next batch
+        of that room, in any process, is committed and published after this one.
+        """
+        committed = False
+        try:
+            async with self._store.locked(m.room_id for m, _ in batch) as tx:
+                stored = await tx.insert([m for m, _ in batch])
+                await tx.commit()
+                committed = True
+                await self._hand_on(stored)
+        except Exception:
+            if not committed:
+                raise
+            log.exception("releasing the rooms of a committed batch failed")
 
     async def _hand_on(self, stored: list[StoredMessage]) -> None:
         # Committed is committed: a fan-out failure must not read as a failed commit.
@@ -113,6 +154,13 @@ class Writer:
             await self._publish(stored)
         except Exception:
             log.exception("handing %d committed message(s) to the fan-out failed", len(stored))
+
+
+def _about_the_data(exc: BaseException) -> bool:
+    """Whether a failed write may be due to some of its messages rather than the database."""
+    if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError):
+        return False
+    return not (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def _one_line(exc: BaseException) -> str:

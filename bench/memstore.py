@@ -3,7 +3,8 @@ path (`python -m bench.memstore --port N`). Measures what persistence costs."""
 
 import argparse
 import itertools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,12 +24,11 @@ class MemoryStore(Store):
         self._ids = itertools.count(1)
         self._rooms: dict[str, list[StoredMessage]] = {}
 
-    async def insert(
-        self,
-        batch: Sequence[NewMessage],
-        *,
-        then: Callable[[list[StoredMessage]], Awaitable[None]] | None = None,
-    ) -> list[StoredMessage]:
+    @asynccontextmanager
+    async def locked(self, room_ids: Iterable[str]) -> AsyncIterator["MemoryTransaction"]:
+        yield MemoryTransaction(self)
+
+    def add(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
         stored = [
             StoredMessage(
                 next(self._ids),
@@ -44,8 +44,6 @@ class MemoryStore(Store):
         ]
         for message in stored:
             self._rooms.setdefault(message.room_id, []).append(message)
-        if then is not None:  # the hand-on hook of Store.insert, where the project has it
-            await then(stored)
         return stored
 
     async def snapshot(self, room_id: str, *, since: int | None, last: int) -> Snapshot:
@@ -54,6 +52,19 @@ class MemoryStore(Store):
         if since is not None:
             return Snapshot([m for m in messages if m.id > since][-REPLAY_CAP:], cutoff)
         return Snapshot(messages[-last:] if last else [], cutoff)
+
+
+class MemoryTransaction:
+    """Store.locked's transaction, in memory: nothing to lock, nothing to commit."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
+        return self._store.add(batch)
+
+    async def commit(self) -> None:
+        return None
 
 
 def create() -> FastAPI:

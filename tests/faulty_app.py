@@ -1,35 +1,61 @@
-"""The app with a store that fails while a marker file exists: storage trouble on demand.
+"""The app with a store that fails on demand: storage trouble without breaking a disk.
 
-Served by uvicorn's `--factory tests.faulty_app:create`; the marker is CHAT_TEST_FAULT_FILE.
+Served by uvicorn's `--factory tests.faulty_app:create`. The knobs, all optional:
+- CHAT_TEST_FAULT_FILE: while this file exists, every write and read fails (a broken disk);
+- CHAT_TEST_POISON_TEXT: a write holding a message with exactly this text fails (a message
+  the database refuses), and only such writes;
+- CHAT_TEST_WRITE_DELAY: seconds each write waits first (so that batches gather);
+- CHAT_TEST_SNAPSHOT_DELAY: seconds each joiner's history read waits first (a slow join).
 """
 
+import asyncio
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth import RoomSet
 from app.main import create_app
 from app.messages import StoredMessage
-from app.store import HandOn, NewMessage, RoomSummary, Store
+from app.store import NewMessage, RoomSummary, Snapshot, Store
 
 
 class InjectedFault(OSError):
     pass
 
 
+class RefusedText(ValueError):
+    pass
+
+
+def _seconds(name: str) -> float:
+    return float(os.environ.get(name) or 0)
+
+
 class FaultyStore(Store):
     @staticmethod
     def _check() -> None:
-        if Path(os.environ["CHAT_TEST_FAULT_FILE"]).exists():
+        fault = os.environ.get("CHAT_TEST_FAULT_FILE")
+        if fault and Path(fault).exists():
             raise InjectedFault("disk I/O error (injected by the test)")
 
-    async def insert(
-        self, batch: Sequence[NewMessage], *, then: HandOn | None = None
+    async def _write(
+        self, conn: AsyncConnection, batch: Sequence[NewMessage]
     ) -> list[StoredMessage]:
         self._check()
-        return await super().insert(batch, then=then)
+        if delay := _seconds("CHAT_TEST_WRITE_DELAY"):
+            await asyncio.sleep(delay)
+        poison = os.environ.get("CHAT_TEST_POISON_TEXT")
+        if poison is not None and any(m.text == poison for m in batch):
+            raise RefusedText("a text the database refuses (injected by the test)")
+        return await super()._write(conn, batch)
+
+    async def snapshot(self, room_id: str, *, since: int | None, last: int) -> Snapshot:
+        if delay := _seconds("CHAT_TEST_SNAPSHOT_DELAY"):
+            await asyncio.sleep(delay)
+        return await super().snapshot(room_id, since=since, last=last)
 
     async def ping(self) -> None:
         self._check()

@@ -113,3 +113,13 @@ async def test_rate_limit_zero_disables_the_bucket(server, room):
             await ws.send(f"m{i}")
         for i in range(500):
             assert await recv(ws) == f"You wrote: m{i}"
+
+
+async def test_text_holding_u0000_is_closed_with_1007_and_nothing_is_stored(server, room):
+    # PostgreSQL cannot store U+0000: refused on every database, before it reaches a batch.
+    async with join(server.ws(room)) as bad, join(server.ws(room)) as other:
+        await bad.send("before\x00after")
+        assert await closed_with(bad) == 1007
+        await other.send("still here")
+        assert await recv(other) == "You wrote: still here"
+    assert [m["text"] for m in server.messages(room)] == ["still here"]

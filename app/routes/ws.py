@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 UNSUPPORTED_DATA = 1003
+INVALID_DATA = 1007
 POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
@@ -191,6 +192,9 @@ async def _read(websocket: WebSocket, conn: Connection, chat: Chat) -> None:
             _reject(conn, MESSAGE_TOO_BIG, f"message over {max_bytes} bytes")
         elif not text or text.isspace():
             continue
+        elif "\x00" in text:
+            # PostgreSQL cannot store it: refused on every database, alike.
+            _reject(conn, INVALID_DATA, "text holding U+0000 is not accepted")
         elif bucket is not None and not bucket.take():
             _reject(conn, POLICY_VIOLATION, "rate limit exceeded")
         else:
