@@ -195,30 +195,30 @@ class Store:
     async def snapshot(self, room_id: str, *, since: int | None, last: int) -> Snapshot:
         """The replay for a joiner: the last `last` messages, or with `since` those above it.
 
-        One query: the newest row read is the cutoff. Ids of a room commit in id order, so
-        every message at or below it is committed and in the snapshot or older.
+        The join's cutoff, in this one place: the highest id this one query read, else 0. Ids
+        of a room commit in id order, so every message of the room committed later has a
+        higher id and reaches the joiner live; everything at or below the cutoff is committed
+        and in the replay or older. With `since` the query also reads the room's highest id at
+        or below it, so a `since` beyond the room's newest id (a database that was reset) does
+        not hide the messages to come.
         """
         if since is None and last == 0:
-            return Snapshot([], await self._newest(room_id))
+            return Snapshot([], 0)
         query = select(*_COLUMNS).where(Message.room_id == room_id)
-        if since is not None:
-            query = query.where(Message.id > since)
-        limit = REPLAY_CAP if since is not None else last
-        rows = await self._fetch(query.order_by(Message.id.desc()), limit)
-        if rows:
-            return Snapshot(rows[::-1], rows[0].id)
         if since is None:
-            return Snapshot([], 0)  # the room was empty
-        # Nothing above `since`: a `since` beyond the room's newest id (a database that was
-        # reset) must not hide the messages to come.
-        return Snapshot([], min(since, await self._newest(room_id)))
-
-    async def _newest(self, room_id: str) -> int:
-        async with self._reading() as conn:
-            newest = await conn.scalar(
-                select(func.max(Message.id)).where(Message.room_id == room_id)
+            rows = await self._fetch(query.order_by(Message.id.desc()), last)
+        else:
+            at_or_below = (
+                select(func.coalesce(func.max(Message.id), 0))
+                .where(Message.room_id == room_id, Message.id <= since)
+                .scalar_subquery()
             )
-        return newest or 0
+            query = query.where(Message.id >= at_or_below).order_by(Message.id.desc())
+            rows = await self._fetch(query, REPLAY_CAP + 1)
+        cutoff = rows[0].id if rows else 0  # newest first
+        if since is not None:
+            rows = [m for m in rows if m.id > since][:REPLAY_CAP]
+        return Snapshot(rows[::-1], cutoff)
 
     async def rooms(self, *, limit: int, readable: RoomSet | None = None) -> list[RoomSummary]:
         """Rooms that have messages, most recently active first; only those in `readable`."""

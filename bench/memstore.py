@@ -48,10 +48,12 @@ class MemoryStore(Store):
 
     async def snapshot(self, room_id: str, *, since: int | None, last: int) -> Snapshot:
         messages = self._rooms.get(room_id, [])
-        cutoff = messages[-1].id if messages else 0
+        # Store.snapshot's rule: the cutoff is the highest id read, else 0.
         if since is not None:
+            cutoff = messages[-1].id if messages else 0
             return Snapshot([m for m in messages if m.id > since][-REPLAY_CAP:], cutoff)
-        return Snapshot(messages[-last:] if last else [], cutoff)
+        replay = messages[-last:] if last else []
+        return Snapshot(replay, replay[-1].id if replay else 0)
 
 
 class MemoryTransaction:

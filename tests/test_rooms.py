@@ -7,7 +7,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from tests.clients import history, join, join_json, no_frame, recv, recv_json, recv_n
-from tests.support import unique_room
+from tests.support import faulty_server_command, unique_room
 
 pytestmark = pytest.mark.anyio
 
@@ -77,6 +77,34 @@ async def test_replay_zero_sends_no_history(start_server, room):
         await recv(a)
     async with join_json(srv.ws(room)) as b:
         assert await history(b) == []
+
+
+@pytest.mark.parametrize("replay", ["0", "3"])
+async def test_a_message_committed_during_the_join_reaches_the_joiner_once(
+    start_server, room, replay
+):
+    # The joiner's history read is slowed down: a message is committed while it is under way.
+    srv = start_server(
+        {"CHAT_HISTORY_REPLAY": replay, "CHAT_TEST_SNAPSHOT_DELAY": "1.0"},
+        command=faulty_server_command(),
+    )
+    async with join_json(srv.ws(room)) as sender:
+        await history(sender)
+        await sender.send("before")
+        assert (await recv_json(sender))["text"] == "before"
+        async with join_json(srv.ws(room)) as joiner:
+            await asyncio.sleep(0.3)  # registered, its snapshot not read yet
+            await sender.send("during the join")
+            assert (await recv_json(sender))["text"] == "during the join"
+            await sender.send("after")
+            frames = []
+            while not frames or frames[-1].get("text") != "after":
+                frames.append(await recv_json(joiner))
+    # Exactly once, in the replay or live, in order.
+    seen = [f["text"] for f in frames if f["type"] == "message"]
+    assert seen == (
+        ["during the join", "after"] if replay == "0" else ["before", "during the join", "after"]
+    )
 
 
 async def test_since_replays_everything_after_the_id(server, room):
