@@ -10,7 +10,7 @@ import sys
 
 import uvicorn
 
-from app import token_command
+from app import sqlite_guard, token_command
 from app.db import create_engine, is_sqlite
 from app.logs import log_config
 from app.schema import SchemaNotReady, prepare_schema
@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Migrate (or check) once, before any worker starts, so that one line says what is wrong.
     try:
+        sqlite_guard.claim(settings.database_url)  # held on by the server in this process
         asyncio.run(_check_schema(settings))
-    except SchemaNotReady as exc:
+    except (SchemaNotReady, sqlite_guard.AlreadyServed) as exc:
         log.error("%s", exc)
         return 1
     for name, value in overrides.items():

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app import sqlite_guard
 from app.broker import make_broker
 from app.chat import Chat
 from app.db import create_engine
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
             sqlite_synchronous=settings.sqlite_synchronous,
         )
         try:
+            sqlite_guard.claim(settings.database_url)
             await prepare_schema(engine, auto_migrate=settings.auto_migrate)
             store = store_factory(engine)
             hub = Hub()

@@ -2,11 +2,12 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, text
 from sqlalchemy.dialects import postgresql
@@ -17,6 +18,8 @@ from app.messages import StoredMessage
 from app.models import Message, Room
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 REPLAY_CAP = 1000
 # Concurrent reads; the pool has 15 connections (5 + 10 overflow), the rest are the writer's.
@@ -254,14 +257,17 @@ class Store:
 # was a quarter of the event loop's time under load (py-spy), and it cannot keep the order of a
 # multi-row INSERT ... RETURNING on SQLite, so it would send one INSERT per row. SQLite assigns a
 # statement's ids ascending in VALUES order under its write lock: sorted, they match the batch.
-_SQLITE_ROWS = 5000  # 6 parameters a row, under SQLite's 32,766 per statement
+# SQLite refuses a statement with more parameters than its bound (32,766 since 3.32, 999
+# before; a build may set another): a batch is written in as many statements as that takes.
+SQLITE_MAX_VARIABLES = min(
+    sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 32_766
+)
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DATETIME writes and reads
 
 
 async def _insert_sqlite(conn: AsyncConnection, batch: Sequence[NewMessage]) -> list[int]:
     ids: list[int] = []
-    for start in range(0, len(batch), _SQLITE_ROWS):
-        chunk = batch[start : start + _SQLITE_ROWS]
+    for chunk in _chunks(batch, per_row=6):
         params: list[str] = []
         for m in chunk:
             params += (
@@ -283,18 +289,27 @@ async def _insert_sqlite(conn: AsyncConnection, batch: Sequence[NewMessage]) -> 
 
 
 async def _count_rooms_sqlite(conn: AsyncConnection, per_room: list[RoomCount]) -> None:
-    params: list[object] = []
-    for room in per_room:
-        params += (room.room_id, room.messages, room.last_id, room.last_at.strftime(_SQLITE_TIME))
-    values = ",".join(["(?,?,?,?)"] * len(per_room))
-    await conn.exec_driver_sql(
-        "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at) "
-        f"VALUES {values} ON CONFLICT (room_id) DO UPDATE SET "
-        "messages = rooms.messages + excluded.messages, "
-        "last_message_id = excluded.last_message_id, "
-        "last_message_at = excluded.last_message_at",
-        tuple(params),
-    )
+    for chunk in _chunks(per_room, per_row=4):
+        params: list[object] = []
+        for room in chunk:
+            last_at = room.last_at.strftime(_SQLITE_TIME)
+            params += (room.room_id, room.messages, room.last_id, last_at)
+        values = ",".join(["(?,?,?,?)"] * len(chunk))
+        await conn.exec_driver_sql(
+            "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at) "
+            f"VALUES {values} ON CONFLICT (room_id) DO UPDATE SET "
+            "messages = rooms.messages + excluded.messages, "
+            "last_message_id = excluded.last_message_id, "
+            "last_message_at = excluded.last_message_at",
+            tuple(params),
+        )
+
+
+def _chunks(rows: Sequence[T], *, per_row: int) -> Iterator[Sequence[T]]:
+    """`rows` in slices whose statements stay within SQLite's bound on parameters."""
+    size = max(1, SQLITE_MAX_VARIABLES // per_row)
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def _per_room(stored: list[StoredMessage]) -> list[RoomCount]:

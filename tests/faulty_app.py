@@ -5,17 +5,24 @@ Served by uvicorn's `--factory tests.faulty_app:create`. The knobs, all optional
 - CHAT_TEST_POISON_TEXT: a write holding a message with exactly this text fails (a message
   the database refuses), and only such writes;
 - CHAT_TEST_WRITE_DELAY: seconds each write waits first (so that batches gather);
-- CHAT_TEST_SNAPSHOT_DELAY: seconds each joiner's history read waits first (a slow join).
+- CHAT_TEST_SNAPSHOT_DELAY: seconds each joiner's history read waits first (a slow join);
+- CHAT_TEST_SQLITE_VARIABLES: SQLite's bound on parameters per statement, lowered to this (as
+  in an older or differently built SQLite: 999 before 3.32).
 """
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util.concurrency import await_
 
+from app import store
 from app.auth import RoomSet
 from app.main import create_app
 from app.messages import StoredMessage
@@ -35,6 +42,11 @@ def _seconds(name: str) -> float:
 
 
 class FaultyStore(Store):
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        if variables := int(os.environ.get("CHAT_TEST_SQLITE_VARIABLES") or 0):
+            _lower_sqlite_bound(engine, variables)
+
     @staticmethod
     def _check() -> None:
         fault = os.environ.get("CHAT_TEST_FAULT_FILE")
@@ -70,6 +82,21 @@ class FaultyStore(Store):
     async def rooms(self, *, limit: int, readable: RoomSet | None = None) -> list[RoomSummary]:
         self._check()
         return await super().rooms(limit=limit, readable=readable)
+
+
+def _lower_sqlite_bound(engine: AsyncEngine, variables: int) -> None:
+    """Make SQLite itself refuse statements over `variables` parameters, and say so to the
+    store as a SQLite library built with that bound would."""
+    store.SQLITE_MAX_VARIABLES = variables
+
+    def lower(dbapi_connection: Any, *_: Any) -> None:
+        # The sqlite3 connection lives in aiosqlite's thread: set the limit there.
+        driver = dbapi_connection.driver_connection
+        await_(
+            driver._execute(driver._conn.setlimit, sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variables)
+        )
+
+    event.listen(engine.sync_engine, "checkout", lower)
 
 
 def create() -> FastAPI:
