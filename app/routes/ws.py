@@ -83,9 +83,15 @@ async def _serve(
     if chat.hub.closing:
         await websocket.close(1001)  # before accept: the handshake is refused
         return
-    if not origin_allowed(websocket.headers, chat.settings.origins):
+    if not origin_allowed(
+        websocket.headers,
+        chat.settings.origins,
+        server=websocket.scope.get("server"),
+        scheme=websocket.scope.get("scheme", "ws"),
+    ):
         log.warning(
-            "refused a WebSocket to room %r from Origin %r",
+            "refused a WebSocket to room %r from Origin %r: not allowed by CHAT_ALLOWED_ORIGINS"
+            " (unset: this server's own pages only; behind a proxy, set it to the public origin)",
             room_id,
             websocket.headers.get("origin"),
         )
