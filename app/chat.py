@@ -1,5 +1,6 @@
 """The running chat: what the lifespan builds and the routes use, kept on `app.state.chat`."""
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Annotated
@@ -17,6 +18,10 @@ from app.writer import Writer
 log = logging.getLogger(__name__)
 
 GOING_AWAY = 1001
+# The drain's budget, within the contract's 10 s from the signal to the exit (uvicorn's own
+# shutdown and the lifespan's end take the rest, see app/__main__.py).
+DRAIN_FLUSH = 3.5
+DRAIN_CLOSE = 3.0
 
 
 @dataclass(slots=True)
@@ -39,15 +44,28 @@ class Chat:
         await self.broker.unsubscribe(conn.room_id)
 
     async def drain(self) -> None:
-        """Shutdown: refuse new sockets, commit what is queued, close every client with 1001."""
+        """Shutdown, in at most DRAIN_FLUSH + DRAIN_CLOSE seconds whatever the clients do.
+
+        From its start nothing more is acknowledged: new sockets are refused and what clients
+        still send is neither stored nor echoed (see routes/ws.py). What was queued before is
+        committed (for up to DRAIN_FLUSH s), then every client is closed with 1001 after its
+        queued frames (for up to DRAIN_CLOSE s in all).
+        """
         if self.drained:
             return
         self.drained = True
         self.hub.closing = True
         queued = self.writer.queued
-        await self.writer.flush()
+        try:
+            await asyncio.wait_for(self.writer.flush(), DRAIN_FLUSH)
+        except TimeoutError:
+            log.warning(
+                "drain: %d message(s) not committed within %.0f s: closing the clients anyway",
+                self.writer.queued,
+                DRAIN_FLUSH,
+            )
         connections = self.hub.connections
-        await self.hub.shutdown(GOING_AWAY, "server shutting down", grace=2.0)
+        await self.hub.shutdown(GOING_AWAY, "server shutting down", grace=DRAIN_CLOSE - 1.0)
         log.info(
             "drained: %d queued message(s) committed, %d client(s) closed with 1001",
             queued,

@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
             finally:
                 restore_signals()
                 await chat.drain()
-                await writer.stop()
+                await writer.stop(grace=0.5)
                 await broker.close()
         finally:
             await engine.dispose()

@@ -2,7 +2,8 @@
 
 uvicorn's shutdown closes open WebSockets with 1012 before the app hears of it; the contract
 promises 1001 after pending writes are committed. So the handlers uvicorn installed are wrapped:
-the drain runs first, then uvicorn's handler. A second signal goes straight to uvicorn's (force).
+the drain runs first (for at most DRAIN_DEADLINE s), then uvicorn's handler. A second signal
+goes straight to uvicorn's (force).
 """
 
 import asyncio
@@ -16,6 +17,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# uvicorn's handler runs after at most this long, whatever the drain still waits for.
+DRAIN_DEADLINE = 7.0
 
 
 def drain_before_exit(drain: Callable[[], Awaitable[None]]) -> Callable[[], None]:
@@ -49,7 +52,11 @@ class _DrainHook:
 
     async def _drain_then_pass_on(self, sig: int) -> None:
         try:
-            await self._drain()
+            await asyncio.wait_for(self._drain(), DRAIN_DEADLINE)
+        except TimeoutError:
+            log.warning(
+                "drain on %s did not end within %.0f s", signal.Signals(sig).name, DRAIN_DEADLINE
+            )
         except Exception:
             log.exception("drain on %s failed", signal.Signals(sig).name)
         self._pass_on(sig, None)

@@ -74,11 +74,15 @@ class Writer:
         """Return once everything submitted so far has been committed (or failed) and handed on."""
         await self._queue.join()
 
-    async def stop(self) -> None:
-        """Commit everything queued, then end the task."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Commit everything queued (waiting at most `grace` s for it), then end the task.
+        Messages not committed by then were never acknowledged: nobody saw them."""
         if self._task is None:
             return
-        await self.flush()
+        try:
+            await asyncio.wait_for(self.flush(), grace)
+        except TimeoutError:
+            log.warning("stopping with %d message(s) not committed", self.queued)
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None

@@ -1,6 +1,7 @@
 """The app with a store that fails on demand: storage trouble without breaking a disk.
 
-Served by uvicorn's `--factory tests.faulty_app:create`. The knobs, all optional:
+Served by `python -m app` in place of app.main (tests.support.faulty_server_command).
+The knobs, all optional:
 - CHAT_TEST_FAULT_FILE: while this file exists, every write and read fails (a broken disk);
 - CHAT_TEST_POISON_TEXT: a write holding a message with exactly this text fails (a message
   the database refuses), and only such writes;
@@ -101,3 +102,6 @@ def _lower_sqlite_bound(engine: AsyncEngine, variables: int) -> None:
 
 def create() -> FastAPI:
     return create_app(store_factory=FaultyStore)
+
+
+app = create()

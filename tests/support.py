@@ -27,14 +27,11 @@ def free_port() -> int:
 
 
 def faulty_server_command() -> list[str]:
-    """uvicorn serving tests.faulty_app (port and host come from the ServerProcess's env)."""
+    """`python -m app` serving tests.faulty_app instead of app.main (settings from the env)."""
     return [sys.executable, "-c", _FAULTY]
 
 
-_FAULTY = (
-    "import os, uvicorn; uvicorn.run('tests.faulty_app:create', factory=True,"
-    " host='127.0.0.1', port=int(os.environ['CHAT_PORT']))"
-)
+_FAULTY = "import sys, app.__main__ as m; m.APP = 'tests.faulty_app:app'; sys.exit(m.main([]))"
 
 
 def unique_room(prefix: str = "room") -> str:

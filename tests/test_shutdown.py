@@ -2,14 +2,16 @@
 and a failing commit shows nothing of what it lost."""
 
 import asyncio
+import contextlib
 import signal
 import time
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.clients import closed_with, join, recv
-from tests.support import faulty_server_command
+from tests.support import faulty_server_command, unique_room
 
 pytestmark = pytest.mark.anyio
 
@@ -100,3 +102,57 @@ async def test_a_failed_commit_is_never_shown_closes_its_senders_with_1011_and_t
     failures = [line for line in srv.log().splitlines() if "commit of" in line and "failed" in line]
     assert len(failures) == 1, srv.log()
     assert httpx.get(f"{srv.http}/healthz").status_code == 200
+
+
+RATE = 20  # the default
+
+
+@pytest.mark.slow
+async def test_the_drain_ends_within_10_s_while_100_clients_keep_sending(start_server):
+    # Each client sends as fast as its rate limit lets it, and each commit takes 50 ms (a slow
+    # disk): the writer's queue is never empty.
+    srv = start_server(
+        {"CHAT_RATE_LIMIT": str(RATE), "CHAT_TEST_WRITE_DELAY": "0.05"},
+        command=faulty_server_command(),
+    )
+    rooms = [unique_room() for _ in range(100)]
+    clients = [await join(srv.ws(r)).__aenter__() for r in rooms]
+    echoed: list[str] = []
+    stop = asyncio.Event()
+
+    async def keep_sending(n: int, ws) -> None:
+        i = 0
+        with contextlib.suppress(ConnectionClosed):
+            while not stop.is_set():
+                await ws.send(f"c{n}-{i}")
+                i += 1
+                await asyncio.sleep(1 / RATE)
+
+    async def read_echoes(ws) -> int | None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                frame = await ws.recv()
+                if frame.startswith("You wrote: "):
+                    echoed.append(frame.removeprefix("You wrote: "))
+        return ws.close_code
+
+    senders = [asyncio.create_task(keep_sending(n, ws)) for n, ws in enumerate(clients)]
+    readers = [asyncio.create_task(read_echoes(ws)) for ws in clients]
+    await asyncio.sleep(2.0)
+    assert len(echoed) > 1000, "the clients are not sending"
+    started = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    try:
+        code = await asyncio.to_thread(srv.wait, 30)
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        codes = await asyncio.gather(*readers)
+        await asyncio.gather(*senders)
+    assert code == 0
+    assert took < 10, f"the drain took {took:.1f} s"
+    assert set(codes) == {1001}
+    again = start_server(workdir=srv.workdir)
+    stored = {m["text"] for r in rooms for m in again.all_messages(r)}
+    missing = set(echoed) - stored
+    assert not missing, f"{len(missing)} echoed message(s) not stored"

@@ -187,8 +187,10 @@ async def _read(websocket: WebSocket, conn: Connection, chat: Chat) -> None:
                     max_bytes,
                 )
             return
-        if conn.close_code is not None:
-            continue  # closing: what still arrives is not acknowledged, so not stored
+        if conn.close_code is not None or chat.hub.closing:
+            # Closing, or the server is draining: what still arrives is not acknowledged,
+            # so not stored (the drain ends in bounded time however fast clients send).
+            continue
         text = message.get("text")
         if text is None:
             _reject(conn, UNSUPPORTED_DATA, "binary frames are not accepted")
