@@ -1,8 +1,13 @@
 """One client's outbound side: a bounded queue of frames and the task that drains it.
 
 Promises:
-- `push` never waits: it appends a shared, pre-encoded frame, or, when `limit` frames are
-  already waiting, drops the queue and closes the client with 1013 (too slow to read);
+- `push` never waits: it appends a shared, pre-encoded frame, or, when `limit` frames or
+  `max_bytes` bytes are already waiting, drops the queue and closes the client with 1013 (too
+  slow to read);
+- what a client that stops reading makes the server hold is bounded in bytes: its queue (at
+  most `max_bytes`) and at most one chunk beyond the transport's high-water mark, since the
+  queue goes to the socket a chunk at a time, each when the socket takes more. The history
+  is sent the same way and is not counted: a joiner's replay never makes it too slow;
 - frames go out in the order pushed; while joining, frames are held until the history snapshot
   is known, then those at or below its cutoff id are skipped (no gap, no duplicate);
 - a close asked with `flush=True` is sent after the frames already queued; without, at once.
@@ -10,8 +15,8 @@ Promises:
 An idle connection holds no task: a push to an empty queue starts one, which ends once the
 queue is empty again (idle sockets are most sockets, and each task costs kilobytes).
 
-Where the server offers the ASGI extension `SEND_MANY` (`python -m app` does), every frame
-queued at a time goes to the socket in one send, and so does the join's history.
+Where the server offers the ASGI extension `SEND_MANY` (`python -m app` does), the queued
+frames of a chunk go to the socket in one send, and so does the join's history.
 """
 
 import asyncio
@@ -20,7 +25,7 @@ import itertools
 import logging
 import os
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 from app.frames import Frame
 
@@ -30,6 +35,8 @@ SendFrame = Callable[[Frame], Awaitable[None]]
 SendClose = Callable[[int, str], Awaitable[None]]
 
 TOO_SLOW = 1013
+# How much of a connection's queue goes to the socket in one write.
+CHUNK_BYTES = 256 * 1024
 # An ASGI extension of app.protocol: a "websocket.send" with "texts" sends them all at once.
 SEND_MANY = "chat.websocket.send_many"
 _tokens = itertools.count(1)
@@ -38,12 +45,14 @@ _process = os.urandom(4).hex()
 
 class Connection:
     __slots__ = (
+        "_bytes",
         "_closed",
         "_cutoff",
         "_failed",
         "_frames",
         "_hurried",
         "_limit",
+        "_max_bytes",
         "_send",
         "_send_close",
         "_send_many",
@@ -68,6 +77,7 @@ class Connection:
         *,
         json: bool,
         limit: int,
+        max_bytes: int = 4 * 1024 * 1024,
         send_many: bool = False,
     ) -> None:
         self.room_id = room_id
@@ -81,6 +91,8 @@ class Connection:
         self._send = send
         self._send_close = close
         self._limit = limit
+        self._max_bytes = max_bytes
+        self._bytes = 0  # of the frames queued, and of those being sent
         # Made by a push and dropped once drained: an empty deque is ~600 bytes, on every
         # idle connection.
         self._frames: deque[tuple[int, Frame]] | None = None
@@ -106,13 +118,17 @@ class Connection:
     def push(self, message_id: int, frame: Frame) -> None:
         if self.close_code is not None:
             return
+        size = frame_bytes(frame)
         if self._frames is None:
             self._frames = deque()
-        elif len(self._frames) >= self._limit:
+        if self._bytes and (
+            len(self._frames) >= self._limit or self._bytes + size > self._max_bytes
+        ):
             log.warning("closing a client of room %r with 1013: it stopped reading", self.room_id)
             self.close(TOO_SLOW, "too slow to read")
             return
         self._frames.append((message_id, frame))
+        self._bytes += size
         if self._started and (self._task is None or self._task.done()):
             self._task = asyncio.create_task(self._run([]), name=f"send-{self.token}")
 
@@ -124,7 +140,7 @@ class Connection:
         self._cutoff = cutoff
         frames = list(history)
         if self._send_many and frames:
-            frames = [_many(frame["text"] for frame in frames)]
+            frames = [_many(f["text"] for f in chunk) for chunk in _chunks(frames)]
         self._task = asyncio.create_task(self._run(frames), name=f"send-{self.token}")
 
     def write_failed(self) -> None:
@@ -142,6 +158,7 @@ class Connection:
             self._hurried = True
             if self._frames is not None:
                 self._frames.clear()
+                self._bytes = 0
             if self._sending and self._task is not None:
                 self._task.cancel()  # blocked on a client that does not read
         if self._task is None or self._task.done():
@@ -185,18 +202,24 @@ class Connection:
             await self._close_now()
 
     async def _drain(self) -> None:
+        # A chunk at a time, each sent once the socket takes more (back-pressure): what this
+        # client holds is its queue (bounded by `max_bytes`) and at most a chunk beyond the
+        # transport's high-water mark.
         frames = self._frames
         if frames is None:
             return
         while frames:
             if self._send_many:
-                texts = [f["text"] for i, f in _popall(frames) if i > self._cutoff]
+                chunk = _take_chunk(frames)
+                texts = [f["text"] for i, f in chunk if i > self._cutoff]
                 if texts:
                     await self._sending_to_peer(_many(texts))
-                continue
-            message_id, frame = frames.popleft()
-            if message_id > self._cutoff:
-                await self._sending_to_peer(frame)
+            else:
+                chunk = [frames.popleft()]
+                if chunk[0][0] > self._cutoff:
+                    await self._sending_to_peer(chunk[0][1])
+            if not self._hurried:
+                self._bytes -= sum(frame_bytes(f) for _, f in chunk)
         self._frames = None  # empty, and nothing ran since the loop saw it so
 
     async def _sending_to_peer(self, frame: Frame) -> None:
@@ -220,7 +243,31 @@ def _many(texts: Iterable[str]) -> Frame:
     return {"type": "websocket.send", "texts": list(texts)}
 
 
-def _popall(frames: deque[tuple[int, Frame]]) -> list[tuple[int, Frame]]:
-    taken = list(frames)
-    frames.clear()
+def frame_bytes(frame: Frame) -> int:
+    """What a frame's text may take, in memory or UTF-8, without encoding it (at most 4 bytes a
+    character; ASCII, the common case, is known at once to take one)."""
+    text: str = frame["text"]
+    return len(text) if text.isascii() else 4 * len(text)
+
+
+def _take_chunk(frames: deque[tuple[int, Frame]]) -> list[tuple[int, Frame]]:
+    """Frames from the front of the queue, up to CHUNK_BYTES (at least one)."""
+    taken = [frames.popleft()]
+    size = frame_bytes(taken[0][1])
+    while frames and size + frame_bytes(frames[0][1]) <= CHUNK_BYTES:
+        taken.append(frames.popleft())
+        size += frame_bytes(taken[-1][1])
     return taken
+
+
+def _chunks(frames: list[Frame]) -> Iterator[list[Frame]]:
+    chunk: list[Frame] = []
+    size = 0
+    for frame in frames:
+        if chunk and size + frame_bytes(frame) > CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(frame)
+        size += frame_bytes(frame)
+    if chunk:
+        yield chunk

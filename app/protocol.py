@@ -7,6 +7,9 @@ never lets either happen, so its connection (and its buffered frames) would stay
   transport's high-water mark), so a client that reads again soon still learns the close code;
 - if the closing handshake has not completed after `close_timeout`, the transport is aborted;
 - a keepalive ping that goes unanswered aborts the transport too (a dead peer is dropped);
+- a client that sends pings (or other control frames) without reading the replies cannot
+  grow the write buffer past the app's bound (`max_buffered` in the extension's dict, set by
+  the socket route from CHAT_SEND_QUEUE_BYTES): it is closed with 1008 and no longer read;
 - it offers the ASGI extension `chat.websocket.send_many`: a "websocket.send" message with a
   "texts" list writes all those text frames with one `transport.write` (one system call where
   stock uvicorn makes one a frame), which is how a connection drains its queue.
@@ -23,6 +26,9 @@ from websockets.http11 import Request
 
 from app.connection import SEND_MANY
 
+POLICY_VIOLATION = 1008
+DEFAULT_MAX_BUFFERED = 4 * 1024 * 1024
+
 
 class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     CLOSE_TIMEOUT = 5.0
@@ -30,12 +36,36 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.close_timeout = self.CLOSE_TIMEOUT
+        # The SEND_MANY extension's dict: the app sets "max_buffered" in it.
+        self.limits: dict[str, int] = {}
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)  # absent when the handshake was refused
         if scope is not None:
-            scope["extensions"][SEND_MANY] = {}
+            scope["extensions"][SEND_MANY] = self.limits
+
+    def handle_ping(self) -> None:
+        if self.close_sent:
+            self.conn.data_to_send()  # no more replies to a client being closed
+            return
+        super().handle_ping()
+        buffered = self.transport.get_write_buffer_size()
+        if buffered > self.limits.get("max_buffered", DEFAULT_MAX_BUFFERED):
+            self.logger.warning(
+                "closing a client with 1008: %d bytes of replies to its control frames unread",
+                buffered,
+            )
+            self._close_flooder()
+
+    def _close_flooder(self) -> None:
+        self.conn.send_close(POLICY_VIOLATION, "too many control frames")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": POLICY_VIOLATION})
+        self.read_paused = True
+        self.transport.pause_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self._abort)
 
     async def send(self, message: Any) -> None:
         texts = message.get("texts")

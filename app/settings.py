@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     send_queue: int = Field(
         1000, ge=1, description="frames a connection may have waiting before it counts as too slow"
     )
+    send_queue_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1,
+        description="bytes a connection may have waiting (queued frames and socket buffers "
+        "together) before it counts as too slow",
+    )
     write_batch: int = Field(
         1000, ge=1, description="most messages the writer commits in one transaction"
     )

@@ -5,6 +5,7 @@ import socket
 import struct
 import time
 
+import psutil
 import pytest
 
 from tests.clients import closed_with, join, recv, recv_n
@@ -137,3 +138,123 @@ async def test_churn_leaves_no_connection_task_or_queue_behind(start_server, roo
     assert health["tasks"] == baseline["tasks"]
     stored = sum(len(srv.all_messages(f"{room}-{k}")) for k in range(7))
     assert stored == len(range(0, 1000, 3))
+
+
+MiB = 1024 * 1024
+BOUND = 1 * MiB  # CHAT_SEND_QUEUE_BYTES for the memory tests
+NOISE = 5 * MiB  # what the allocator and the other clients' traffic may add
+NO_REPLAY = 2**62  # a `since` beyond every id
+
+
+class PeakRSS:
+    """The server process's resident memory, sampled every 20 ms while in use."""
+
+    def __init__(self, srv: ServerProcess) -> None:
+        self._proc = psutil.Process(srv.proc.pid)
+        self.peak = 0
+        self._task: asyncio.Task | None = None
+
+    def now(self) -> int:
+        return self._proc.memory_info().rss
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.now())
+            await asyncio.sleep(0.02)
+
+    async def __aenter__(self) -> "PeakRSS":
+        self.peak = self.now()
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        self.peak = max(self.peak, self.now())
+
+
+def memory_server(start_server) -> ServerProcess:
+    return start_server(
+        {
+            "CHAT_RATE_LIMIT": "0",
+            "CHAT_SEND_QUEUE_BYTES": str(BOUND),
+            "CHAT_MAX_MESSAGE_BYTES": "65536",
+        }
+    )
+
+
+async def big_traffic(sender, reader, n: int, tag: str) -> None:
+    """`n` messages of 60 KB through the room, the reader keeping up."""
+    for i in range(n):
+        await sender.send(f"{tag}{i:05d} " + "x" * 60_000)
+        await recv(sender, timeout=20)
+        await recv(reader, timeout=20)
+
+
+@pytest.mark.slow
+async def test_a_client_that_stops_reading_makes_the_server_hold_at_most_its_byte_bound(
+    start_server, room
+):
+    srv = memory_server(start_server)
+    async with join(srv.ws(room)) as sender, join(srv.ws(room)) as reader:
+        await big_traffic(sender, reader, 200, "warm-up ")  # the allocator's steady state
+        # No replay for it (a replay is held until sent, and not counted): live frames only.
+        async with join(srv.ws(room, f"?since={NO_REPLAY}")) as stopped:
+            stopped.transport.pause_reading()
+            async with PeakRSS(srv) as rss:
+                baseline = rss.now()
+                await big_traffic(sender, reader, 300, "busy ")
+            grown = rss.peak - baseline
+            assert grown <= BOUND + NOISE, f"RSS grew by {grown / MiB:.1f} MiB"
+            stopped.transport.resume_reading()
+            assert await closed_with(stopped) == 1013
+
+
+@pytest.mark.slow
+async def test_a_ping_flood_without_reading_the_pongs_is_closed_with_1008_within_the_bound(
+    start_server, room
+):
+    srv = memory_server(start_server)
+    async with join(srv.ws(room)) as sender, join(srv.ws(room)) as reader:
+        await big_traffic(sender, reader, 100, "warm-up ")
+    async with join(srv.ws(room, f"?since={NO_REPLAY}")) as flooder:
+        flooder.transport.pause_reading()
+        async with PeakRSS(srv) as rss:
+            baseline = rss.now()
+            ping = masked_frame(0x9, b"p" * 125)
+            for _ in range(100):
+                flooder.transport.write(ping * 1000)  # 100,000 pings
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(2.0)  # the server reads them all (or stops reading)
+        grown = rss.peak - baseline
+        assert grown <= BOUND + NOISE, f"RSS grew by {grown / MiB:.1f} MiB"
+        flooder.transport.resume_reading()
+        assert await closed_with(flooder) == 1008
+    async with join(srv.ws(room, f"?since={NO_REPLAY}")) as other:  # the server serves on
+        await other.send("after the flood")
+        assert await recv(other) == "You wrote: after the flood"
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """One client-to-server frame (FIN set, masked as the protocol requires)."""
+    mask = b"\x01\x02\x03\x04"
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked
+
+
+async def test_a_replay_larger_than_the_byte_bound_never_makes_a_joiner_too_slow(
+    start_server, room
+):
+    srv = memory_server(start_server)
+    async with join(srv.ws(room)) as sender:
+        for i in range(50):  # 3 MB of history, three times the bound
+            await sender.send(f"{i:05d} " + "x" * 60_000)
+            await recv(sender, timeout=20)
+    async with join(srv.ws(room)) as joiner:
+        joiner.transport.pause_reading()
+        await asyncio.sleep(1.0)  # the replay waits on the socket, not in a queue
+        joiner.transport.resume_reading()
+        replay = [await recv(joiner, timeout=20) for _ in range(50)]
+        assert [frame[15:20] for frame in replay] == [f"{i:05d}" for i in range(50)]
+        await joiner.send("still here")
+        assert await recv(joiner) == "You wrote: still here"

@@ -97,6 +97,10 @@ async def _serve(
         )
         await websocket.close(POLICY_VIOLATION)
         return
+    send_many = (websocket.scope.get("extensions") or {}).get(SEND_MANY)
+    if send_many is not None:
+        # app.protocol's bound on the replies to a client's control frames (pongs).
+        send_many["max_buffered"] = chat.settings.send_queue_bytes
     json = JSON_SUBPROTOCOL in websocket.scope.get("subprotocols", ())
     await websocket.accept(subprotocol=JSON_SUBPROTOCOL if json else None)
     try:
@@ -112,7 +116,8 @@ async def _serve(
         websocket.close,
         json=json,
         limit=chat.settings.send_queue,
-        send_many=SEND_MANY in websocket.scope.get("extensions", {}),
+        max_bytes=chat.settings.send_queue_bytes,
+        send_many=send_many is not None,
     )
     if identity is not None:
         conn.author, conn.author_id = identity.name, identity.sub
