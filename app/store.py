@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.auth import RoomSet
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REPLAY_CAP = 1000
+# How long the writer waits for another process's lock on a room (PostgreSQL).
+ROOM_LOCK_WAIT = 2.0
+LOCK_NOT_AVAILABLE = "55P03"
 # Concurrent reads; the pool has 15 connections (5 + 10 overflow), the rest are the writer's.
 READERS = 10
 
@@ -73,12 +77,20 @@ class Snapshot:
 
 
 class Transaction:
-    """One batch's write, inside `Store.locked`: `insert`, then `commit`."""
+    """One batch's write, inside `Store.locked`: `insert`, then `commit`. `refused` are the
+    rooms whose lock could not be had within ROOM_LOCK_WAIT: nothing of theirs may be written."""
 
-    def __init__(self, store: "Store", conn: AsyncConnection, rooms: list[str]) -> None:
+    def __init__(
+        self,
+        store: "Store",
+        conn: AsyncConnection,
+        rooms: list[str],
+        refused: frozenset[str] = frozenset(),
+    ) -> None:
         self._store = store
         self._conn = conn
         self.rooms = rooms
+        self.refused = refused
 
     async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
         """Insert the batch (rooms of `rooms` only); the result is in id order."""
@@ -117,8 +129,9 @@ class Store:
             return
         async with self.engine.connect() as conn:
             try:
-                await self._lock_rooms(conn, rooms)
-                yield Transaction(self, conn, rooms)
+                refused = await self._lock_rooms(conn, rooms)
+                locked = [room for room in rooms if room not in refused]
+                yield Transaction(self, conn, locked, refused)
             finally:
                 await _unlock_rooms(conn)
 
@@ -155,13 +168,34 @@ class Store:
             await self._count_rooms_postgres(conn, _per_room(stored))
         return stored
 
-    async def _lock_rooms(self, conn: AsyncConnection, room_ids: list[str]) -> None:
-        # Sorted, so that two writers locking overlapping rooms cannot deadlock. A session lock
-        # (not a transaction lock) because it must outlive the commit, until the publish.
+    async def _lock_rooms(self, conn: AsyncConnection, room_ids: list[str]) -> frozenset[str]:
+        """Lock the rooms, waiting at most ROOM_LOCK_WAIT for each; the rooms refused.
+
+        Sorted, so that two writers locking overlapping rooms cannot deadlock. A session lock
+        (not a transaction lock) because it must outlive the commit, until the publish. The
+        wait is bounded because one writer serves every room: a room held by a stalled or
+        partitioned process must fail its own messages, not freeze the whole chat.
+        """
+        refused: set[str] = set()
+        bounded = False
         for room_id in room_ids:
-            await conn.execute(
-                text("SELECT pg_advisory_lock(hashtextextended(:room, 0))"), {"room": room_id}
-            )
+            try:
+                if not bounded:  # for this transaction: a refusal rolls it back
+                    await conn.execute(
+                        text("SELECT set_config('lock_timeout', :wait, true)"),
+                        {"wait": f"{int(ROOM_LOCK_WAIT * 1000)}ms"},
+                    )
+                    bounded = True
+                await conn.execute(
+                    text("SELECT pg_advisory_lock(hashtextextended(:room, 0))"), {"room": room_id}
+                )
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                    raise
+                await conn.rollback()  # session locks taken so far are kept
+                bounded = False
+                refused.add(room_id)
+        return frozenset(refused)
 
     async def _count_rooms_postgres(self, conn: AsyncConnection, rooms: list[RoomCount]) -> None:
         stmt = postgresql.insert(Room.__table__)

@@ -9,7 +9,10 @@ Promises:
   in halves, down to single messages, so only the messages that really cannot be stored are
   lost. A lost message publishes nothing; its sender is told (`write_failed`) and its
   messages still waiting are dropped, so nothing after a lost message of theirs is shown
-  either. The writer goes on with the next batch.
+  either. The writer goes on with the next batch;
+- a room locked elsewhere fails only its own messages: on PostgreSQL a room's lock is waited
+  for at most ROOM_LOCK_WAIT (a stalled process elsewhere holds it), then that room's messages
+  fail (1011 to their senders) and the batch's other rooms are committed.
 """
 
 import asyncio
@@ -21,7 +24,7 @@ from typing import Protocol
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app.messages import StoredMessage
-from app.store import NewMessage, Store
+from app.store import ROOM_LOCK_WAIT, NewMessage, Store
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +146,10 @@ class Writer:
         committed = False
         try:
             async with self._store.locked(m.room_id for m, _ in batch) as tx:
+                if tx.refused:
+                    batch = self._refuse(batch, tx.refused)
+                    if not batch:
+                        return
                 stored = await tx.insert([m for m, _ in batch])
                 await tx.commit()
                 committed = True
@@ -151,6 +158,22 @@ class Writer:
             if not committed:
                 raise
             log.exception("releasing the rooms of a committed batch failed")
+
+    def _refuse(self, batch: Batch, rooms: frozenset[str]) -> Batch:
+        """Fail the messages of rooms whose lock another process holds; the rest goes on."""
+        refused = [(m, s) for m, s in batch if m.room_id in rooms]
+        senders = {id(s): s for _, s in refused}
+        log.error(
+            "room(s) %s locked elsewhere for over %.0f s: %d message(s) not stored, closing"
+            " their %d sender(s) with 1011",
+            ", ".join(repr(r) for r in sorted(rooms)),
+            ROOM_LOCK_WAIT,
+            len(refused),
+            len(senders),
+        )
+        for sender in senders.values():
+            sender.write_failed()
+        return [(m, s) for m, s in batch if m.room_id not in rooms]
 
     async def _hand_on(self, stored: list[StoredMessage]) -> None:
         # Committed is committed: a fan-out failure must not read as a failed commit.

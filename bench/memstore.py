@@ -59,6 +59,8 @@ class MemoryStore(Store):
 class MemoryTransaction:
     """Store.locked's transaction, in memory: nothing to lock, nothing to commit."""
 
+    refused: frozenset[str] = frozenset()
+
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
 

@@ -8,15 +8,18 @@ assertions, the other backends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
 
-from tests.support import ROOT, ServerProcess
+from tests.clients import closed_with, join, recv
+from tests.support import ROOT, ServerProcess, unique_room
 from tests.test_bad_input import (  # noqa: F401  (PostgreSQL is the database that cannot store it)
     test_text_holding_u0000_is_closed_with_1007_and_nothing_is_stored,
 )
@@ -82,3 +85,41 @@ def test_postgres_upgrade_head_check_and_downgrade_base(fresh_postgres_url: str)
     down = alembic(fresh_postgres_url, "downgrade", "base")
     assert down.returncode == 0, down.stderr
     assert pg_tables(fresh_postgres_url) == {"alembic_version"}
+
+
+@contextlib.asynccontextmanager
+async def room_lock_held(database_url: str, room_id: str) -> AsyncIterator[None]:
+    """A separate session holding the room's advisory lock (a stalled process elsewhere)."""
+    url = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", room_id)
+        yield
+    finally:
+        await conn.close()
+
+
+async def test_a_room_locked_elsewhere_fails_only_its_own_messages_within_the_bound(
+    server: ServerProcess,
+) -> None:
+    stuck, flowing = unique_room("stuck"), unique_room("flowing")
+    async with (
+        join(server.ws(stuck)) as blocked,
+        join(server.ws(flowing)) as sender,
+        join(server.ws(flowing)) as watcher,
+    ):
+        async with room_lock_held(server.database_url, stuck):
+            started = time.monotonic()
+            await blocked.send("into the stuck room")
+            for i in range(20):
+                await sender.send(f"flows {i}")
+                assert await recv(sender) == f"You wrote: flows {i}"
+                assert await recv(watcher) == f"A client says: flows {i}"
+                await asyncio.sleep(0.1)
+            assert await closed_with(blocked) == 1011
+            assert time.monotonic() - started < 2.0 + 5.0  # the bound, and a loaded machine
+        async with join(server.ws(stuck)) as again:  # the lock is free again
+            await again.send("after")
+            assert await recv(again) == "You wrote: after"
+    assert [m["text"] for m in server.messages(stuck)] == ["after"]
+    assert len(server.messages(flowing)) == 20
