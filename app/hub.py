@@ -16,6 +16,9 @@ from app.messages import StoredMessage
 
 log = logging.getLogger(__name__)
 
+RESUME = 1012
+RESUME_REASON = "service restart: reconnect with ?since="
+
 
 class Hub:
     def __init__(self) -> None:
@@ -83,13 +86,21 @@ class Hub:
             conn.close(code, reason)
         await _all_closed(slow, 1.0)
 
-    def lost(self) -> None:
-        """Live messages may have been missed (the broker's link broke): close every client
-        with 1012 so that it reconnects and resumes with `?since=`."""
-        conns = self.close_all(1012, "service restart: reconnect with ?since=", flush=True)
+    def lost(self, room_id: str | None = None) -> None:
+        """Live messages may have been missed (the broker's link broke, or a hole in a room's
+        feed could not be filled): close every client (of the room) with 1012 after its queued
+        frames, so that it reconnects and resumes with `?since=`."""
+        if room_id is None:
+            conns = self.close_all(RESUME, RESUME_REASON, flush=True)
+        else:
+            conns = list(self._rooms.get(room_id, {}))
+            for conn in conns:
+                conn.close(RESUME, RESUME_REASON, flush=True)
         if conns:
             log.warning(
-                "closed %d client(s) with 1012: live messages may have been missed", len(conns)
+                "closed %d client(s)%s with 1012: live messages may have been missed",
+                len(conns),
+                "" if room_id is None else f" of room {room_id!r}",
             )
 
 

@@ -39,9 +39,11 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
             store = store_factory(engine)
             hub = Hub()
             broker = make_broker(settings.redis_url, channel_prefix=settings.redis_channel_prefix)
-            writer = Writer(store, broker.publish, batch_max=settings.write_batch)
+            writer = Writer(
+                store, broker.publish, batch_max=settings.write_batch, chained=broker.chained
+            )
             chat = Chat(settings, store, writer, hub, broker)
-            await broker.start(hub.deliver, hub.lost)
+            await broker.start(hub.deliver, hub.lost, store.between)
             writer.start()
             app.state.chat = chat
             restore_signals = drain_before_exit(chat.drain)

@@ -92,6 +92,19 @@ class Transaction:
         self.rooms = rooms
         self.refused = refused
 
+    async def previous_ids(self) -> dict[str, int]:
+        """Each locked room's newest committed id before this batch (0 for a new room): read
+        under the lock, so it is the id the batch's first message of the room follows."""
+        previous = dict.fromkeys(self.rooms, 0)
+        for start in range(0, len(self.rooms), 500):
+            rows = await self._conn.execute(
+                select(Room.room_id, Room.last_message_id).where(
+                    Room.room_id.in_(self.rooms[start : start + 500])
+                )
+            )
+            previous.update({room: last or 0 for room, last in rows})
+        return previous
+
     async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
         """Insert the batch (rooms of `rooms` only); the result is in id order."""
         return await self._store._write(self._conn, batch)
@@ -228,6 +241,15 @@ class Store:
         if after is not None:
             return await self._fetch(query.where(Message.id > after).order_by(Message.id), limit)
         return (await self._fetch(query.order_by(Message.id.desc()), limit))[::-1]
+
+    async def between(
+        self, room_id: str, after: int, through: int, limit: int
+    ) -> list[StoredMessage]:
+        """A room's messages with after < id <= through, oldest first, at most `limit`."""
+        query = select(*_COLUMNS).where(
+            Message.room_id == room_id, Message.id > after, Message.id <= through
+        )
+        return await self._fetch(query.order_by(Message.id), limit)
 
     async def snapshot(self, room_id: str, *, since: int | None, last: int) -> Snapshot:
         """The replay for a joiner: the last `last` messages, or with `since` those above it.

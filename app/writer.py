@@ -17,7 +17,7 @@ Promises:
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -28,7 +28,9 @@ from app.store import ROOM_LOCK_WAIT, NewMessage, Store
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[list[StoredMessage]], Awaitable[None]]
+# The committed messages in id order, and (when the writer is `chained`) each of their rooms'
+# newest id before them, so that a receiver can tell a hole from a duplicate.
+Publish = Callable[[list[StoredMessage], Mapping[str, int]], Awaitable[None]]
 
 
 class Sender(Protocol):
@@ -47,9 +49,16 @@ Batch = list[tuple[NewMessage, "Sender"]]
 
 class Writer:
     def __init__(
-        self, store: Store, publish: Publish, *, batch_max: int = 1000, queue_max: int = 10_000
+        self,
+        store: Store,
+        publish: Publish,
+        *,
+        batch_max: int = 1000,
+        queue_max: int = 10_000,
+        chained: bool = False,
     ) -> None:
         self._store = store
+        self._chained = chained
         self._publish = publish
         self._batch_max = batch_max
         self._queue: asyncio.Queue[tuple[NewMessage, Sender]] = asyncio.Queue(queue_max)
@@ -150,10 +159,11 @@ class Writer:
                     batch = self._refuse(batch, tx.refused)
                     if not batch:
                         return
+                previous = await tx.previous_ids() if self._chained else {}
                 stored = await tx.insert([m for m, _ in batch])
                 await tx.commit()
                 committed = True
-                await self._hand_on(stored)
+                await self._hand_on(stored, previous)
         except Exception:
             if not committed:
                 raise
@@ -175,10 +185,10 @@ class Writer:
             sender.write_failed()
         return [(m, s) for m, s in batch if m.room_id not in rooms]
 
-    async def _hand_on(self, stored: list[StoredMessage]) -> None:
+    async def _hand_on(self, stored: list[StoredMessage], previous: Mapping[str, int]) -> None:
         # Committed is committed: a fan-out failure must not read as a failed commit.
         try:
-            await self._publish(stored)
+            await self._publish(stored, previous)
         except Exception:
             log.exception("handing %d committed message(s) to the fan-out failed", len(stored))
 

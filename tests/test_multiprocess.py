@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -13,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from tests.clients import closed_with, history, join, join_json, recv, recv_json
 from tests.services import RedisServer, kill_subscribers
@@ -306,3 +309,120 @@ def worker_pids(server: ServerProcess, n: int, timeout: float = 30.0) -> set[str
             return set(re.findall(r"Started server process \[(\d+)\]", log))
         time.sleep(0.1)
     raise AssertionError(f"{n} workers did not start:\n{server.log()}")
+
+
+class Follower:
+    """A JSON client following a room from its start: the ids it was delivered, in order.
+    Closed with 1012, it resumes with `?since=` the last id it has, as the page does."""
+
+    def __init__(self, server: ServerProcess, room: str) -> None:
+        self.server, self.room = server, room
+        self.ids: list[int] = []
+        self.resumed = 0
+
+    async def follow(self, stop: asyncio.Event) -> list[int]:
+        while True:
+            since = self.ids[-1] if self.ids else 0
+            async with join_json(self.server.ws(self.room, f"?since={since}")) as ws:
+                try:
+                    while True:
+                        frame = await recv_json(ws, timeout=3.0 if stop.is_set() else 30.0)
+                        if frame["type"] == "message":
+                            self.ids.append(frame["id"])
+                except TimeoutError:
+                    return self.ids
+                except ConnectionClosed:
+                    assert ws.close_code == 1012, ws.close_code
+                    self.resumed += 1
+
+
+async def keep_sending(server: ServerProcess, room: str, tag: str, stop: asyncio.Event) -> None:
+    """Send until stopped, reconnecting after a 1012 (a client of a process that lost Redis)."""
+    i = 0
+    while not stop.is_set():
+        async with join(server.ws(room, "?since=0")) as ws:
+            with contextlib.suppress(ConnectionClosed):
+                while not stop.is_set():
+                    await ws.send(f"{tag}{i}")
+                    i += 1
+                    await asyncio.sleep(0.01)
+
+
+def assert_complete(followers: list[Follower], server: ServerProcess, room: str) -> None:
+    stored = [m["id"] for m in server.all_messages(room)]
+    assert len(stored) > 20
+    for follower in followers:
+        holes = sorted(set(stored) - set(follower.ids))
+        assert not holes, f"{len(holes)} message(s) never delivered, e.g. {holes[:5]}"
+        assert follower.ids == stored, "delivered out of order or twice"
+
+
+@services
+@pytest.mark.slow
+async def test_a_killed_subscriber_leaves_no_hole_for_the_clients_of_either_process(
+    tmp_path: Path, services_env: dict[str, str], private_redis: RedisServer
+) -> None:
+    env = {**services_env, "CHAT_REDIS_URL": private_redis.url}
+    a_server, b_server = start_pair(tmp_path, env)
+    room = unique_room()
+    stop_sending, stop_following = asyncio.Event(), asyncio.Event()
+    try:
+        followers = [Follower(s, room) for s in (a_server, b_server) for _ in range(2)]
+        following = [asyncio.create_task(f.follow(stop_following)) for f in followers]
+        await asyncio.sleep(1.0)
+        senders = [
+            asyncio.create_task(keep_sending(s, room, tag, stop_sending))
+            for s, tag in ((a_server, "a"), (b_server, "b"))
+        ]
+        # A's subscriber is cut again and again while both processes keep committing.
+        admin = redis.Redis.from_url(private_redis.url)
+        name = f"{env['CHAT_REDIS_CHANNEL_PREFIX']}:subscriber:{a_server.proc.pid}"
+        for _ in range(20):
+            await asyncio.sleep(0.15)
+            for client in admin.client_list(_type="pubsub"):
+                if client.get("name") == name:
+                    admin.client_kill_filter(_id=client["id"])
+        await asyncio.sleep(1.0)
+        stop_sending.set()
+        await asyncio.gather(*senders)
+        stop_following.set()
+        await asyncio.gather(*following)
+        assert_complete(followers, a_server, room)
+    finally:
+        a_server.stop()
+        b_server.stop()
+
+
+@services
+@pytest.mark.slow
+async def test_a_publish_delayed_past_its_timeout_leaves_no_hole(
+    tmp_path: Path, services_env: dict[str, str], private_redis: RedisServer
+) -> None:
+    env = {**services_env, "CHAT_REDIS_URL": private_redis.url}
+    a_server, b_server = start_pair(tmp_path, env)
+    room = unique_room()
+    stop_following = asyncio.Event()
+    try:
+        followers = [Follower(s, room) for s in (a_server, b_server) for _ in range(2)]
+        following = [asyncio.create_task(f.follow(stop_following)) for f in followers]
+        async with join(a_server.ws(room)) as a, join(b_server.ws(room)) as b:
+            for i in range(10):
+                await (a if i % 2 else b).send(f"before {i}")
+            await asyncio.sleep(1.0)
+            admin = redis.Redis.from_url(private_redis.url)
+            admin.execute_command("CLIENT", "PAUSE", "3500", "WRITE")
+            await a.send("delayed on A")  # its PUBLISH waits past its 2 s timeout
+            await asyncio.sleep(2.6)
+            await b.send("published by B after it")  # waits less than its timeout
+            await asyncio.sleep(1.5)
+            async with join(b_server.ws(room)) as b2:
+                for i in range(10):
+                    await b2.send(f"after {i}")
+                    await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        stop_following.set()
+        await asyncio.gather(*following)
+        assert_complete(followers, a_server, room)
+    finally:
+        a_server.stop()
+        b_server.stop()

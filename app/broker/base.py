@@ -3,15 +3,19 @@
 It knows nothing of sockets: each process's hub receives what its broker delivers.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from app.messages import StoredMessage
 
 Deliver = Callable[[StoredMessage], None]
-# Called when messages may have been missed (the link to other processes broke): a process's
-# local connections can no longer be promised "no gap", and should resume with `?since=`.
-Lost = Callable[[], None]
+# Called when messages may have been missed (the link to other processes broke), for every
+# room (None) or one: those local connections can no longer be promised "no gap", and should
+# resume with `?since=`.
+Lost = Callable[[str | None], None]
+# Reads a room's committed messages with after < id <= through, oldest first (at most
+# `limit`): how a receiver fills a hole in what it was delivered.
+Fill = Callable[[str, int, int, int], Awaitable[list[StoredMessage]]]
 
 
 class Broker(Protocol):
@@ -22,9 +26,14 @@ class Broker(Protocol):
     Calls are counted: a room stays subscribed until every `subscribe` had its `unsubscribe`.
     """
 
-    async def start(self, deliver: Deliver, lost: Lost) -> None: ...
+    # Whether `publish` needs each room's previous id (the writer reads it under the lock).
+    chained: bool
 
-    async def publish(self, messages: Sequence[StoredMessage]) -> None: ...
+    async def start(self, deliver: Deliver, lost: Lost, fill: Fill) -> None: ...
+
+    async def publish(
+        self, messages: Sequence[StoredMessage], previous: Mapping[str, int]
+    ) -> None: ...
 
     async def subscribe(self, room_id: str) -> None: ...
 

@@ -1,21 +1,23 @@
 """In-process fan-out: one server process serves every connection of a room."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from app.broker.base import Deliver, Lost
+from app.broker.base import Deliver, Fill, Lost
 from app.messages import StoredMessage
 
 
 class MemoryBroker:
     """Delivers synchronously inside `publish`, so order and exactly-once come for free."""
 
+    chained = False
+
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
 
-    async def start(self, deliver: Deliver, lost: Lost) -> None:
+    async def start(self, deliver: Deliver, lost: Lost, fill: Fill) -> None:
         self._deliver = deliver
 
-    async def publish(self, messages: Sequence[StoredMessage]) -> None:
+    async def publish(self, messages: Sequence[StoredMessage], previous: Mapping[str, int]) -> None:
         deliver = self._deliver
         if deliver is None:
             return

@@ -9,30 +9,33 @@ Promises, and how they are kept:
 - durable before visible: only committed messages are published (the writer hands them over
   after the commit).
 - one order per room across processes: a room's ids commit in id order (PostgreSQL: a
-  per-room advisory lock taken before the INSERT), and the store keeps that lock, as a
-  *session* lock, until the batch has been published (`Store.insert(..., then=publish)`). The
-  next writer of the room, in any process, can only commit after the previous batch's PUBLISH
-  was acknowledged, and Redis hands each subscriber its messages in the order the PUBLISHes
-  were executed, on one connection. So a process receives a room's messages in id order and
-  can drop anything at or below the last id it delivered: such a message can only be a
-  duplicate (a publish retried after a lost reply), never a late one. Reordering on the
-  receiving side was rejected: a process cannot tell "id 10 is late" from "id 10 belongs to
-  another room", so it would have to wait or query the database for every message.
+  per-room advisory lock, held by the writer until the batch was published, see
+  app/writer.py), so a room's PUBLISHes normally run in id order too. Normally: a PUBLISH
+  that timed out may still run later, after the next message's. So each message carries its
+  room's previous id, and the receiving side (`app.broker.sequence`) delivers a room in id
+  order whatever the order of arrival: duplicates are dropped, and a message that follows a
+  hole waits until the missing ones were read from the database, or, if they cannot be, the
+  room's local clients are closed with 1012. No process ever delivers N+1 before N.
 - no gap at join: `subscribe` returns only after Redis confirmed the SUBSCRIBE (confirmations
   are matched to commands one for one), so a message committed after it returns is delivered,
   and the joiner's history snapshot, read afterwards, covers the ones before.
-- Redis down or restarted: committed messages stay stored; publishing is skipped (one log
-  line per outage) and never fails the writer. When the link breaks, `lost()` is called once
-  (the hub closes its clients with 1012, they resume with `?since=`). The subscriber reconnects
-  with backoff and resubscribes every room; clients that joined while the link was down may
-  have missed messages, so `lost()` is called again when it is restored if there are any.
+- publishing never depends on the subscriber link: a process whose subscriber is down (it
+  cannot tell what it misses: its clients are closed with 1012) still publishes, so the
+  other processes' clients miss nothing.
+- Redis down or restarted: committed messages stay stored; a failed publish is logged (once
+  per outage) and never fails the writer, and this process's clients are closed with 1012 at
+  once (they may have missed it; the other processes fill the hole when the next message of
+  the room arrives). When the subscriber link breaks, `lost(None)` is called once (the hub
+  closes its clients with 1012, they resume with `?since=`). The subscriber reconnects with
+  backoff and resubscribes every room; clients that joined while the link was down may have
+  missed messages, so `lost(None)` is called again when it is restored if there are any.
 """
 
 import asyncio
 import logging
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -44,7 +47,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from app.broker.base import Deliver, Lost
+from app.broker.base import Deliver, Fill, Lost
+from app.broker.sequence import Sequencer
 from app.messages import StoredMessage, iso_utc
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,8 @@ READ_SLICE = 1.0
 HEALTH_SLICES = 5
 BACKOFF_MIN, BACKOFF_MAX = 0.1, 2.0
 START_WAIT = 3.0
+# After a failed publish, the next batches are not tried for this long (Redis is not answering).
+PUBLISH_RETRY = 1.0
 LINK_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -66,6 +72,8 @@ class LinkBroken(Exception):
 
 class RedisBroker:
     """Publishes committed messages to Redis and delivers what its subscriptions receive."""
+
+    chained = True  # each message carries its room's previous id
 
     def __init__(self, url: str, *, channel_prefix: str = "chat") -> None:
         self._url = url
@@ -79,19 +87,21 @@ class RedisBroker:
         self._rooms: dict[str, int] = {}  # room -> subscribe calls not yet unsubscribed
         self._ready: dict[str, asyncio.Future[None]] = {}  # room -> its latest SUBSCRIBE's ack
         self._acks: dict[bytes, deque[asyncio.Future[None]]] = {}  # in the order sent
-        self._last: dict[str, int] = {}  # room -> the last id delivered (de-duplication)
+        self._sequence: Sequencer | None = None
         self._up = asyncio.Event()
         self._broken = False  # set by a failed publish: the subscriber resets the link
         self._ever_up = False
         self._joined_while_down = False
         self._publish_failing = False
+        self._failed_at = 0.0
 
     def channel(self, room_id: str) -> str:
         return f"{self._prefix}:room:{room_id}"
 
-    async def start(self, deliver: Deliver, lost: Lost) -> None:
+    async def start(self, deliver: Deliver, lost: Lost, fill: Fill) -> None:
         """Connect and subscribe; waits briefly for the link but serves without it."""
         self._deliver, self._lost = deliver, lost
+        self._sequence = Sequencer(deliver, lost, fill)
         self._client = Redis.from_url(
             self._url,
             socket_timeout=IO_TIMEOUT,
@@ -115,37 +125,52 @@ class RedisBroker:
                 self._safe_url(),
             )
 
-    async def publish(self, messages: Sequence[StoredMessage]) -> None:
-        """PUBLISH in id order, one round trip; failures are logged once, never raised."""
+    async def publish(self, messages: Sequence[StoredMessage], previous: Mapping[str, int]) -> None:
+        """PUBLISH in id order, one round trip, each with its room's previous id; failures are
+        logged once, never raised. Whether the subscriber link is up does not matter."""
         if not messages or self._client is None:
             return
-        if not self._up.is_set():
-            self._publish_failed("Redis link is down")
+        loop = asyncio.get_running_loop()
+        if self._publish_failing and loop.time() - self._failed_at < PUBLISH_RETRY:
+            # Redis failed us a moment ago: do not hold the rooms' locks for another timeout.
+            self._lost_own()
             return
+        payloads = _chained(messages, previous)
         try:
             try:
-                await self._publish_all(self._client, messages)
+                await self._publish_all(self._client, payloads)
             except RedisConnectionError:
                 # A pooled connection may have died with a restarted Redis: one fresh try (a
                 # message published twice is dropped by the receivers as a duplicate).
-                await self._publish_all(self._client, messages)
+                await self._publish_all(self._client, payloads)
         except LINK_ERRORS as exc:
             self._publish_failed(_one_line(exc))
-            self._broken = True  # our own clients missed these too: the subscriber resets
+            self._failed_at = loop.time()
+            self._lost_own()
             return
         self._publish_failing = False
 
-    async def _publish_all(self, client: Redis, messages: Sequence[StoredMessage]) -> None:
+    def _lost_own(self) -> None:
+        # Our own clients may miss what was not published: they resume, and the subscriber
+        # starts afresh. Other processes fill the hole from the database (see the docstring).
+        self._broken = True
+        if self._sequence is not None:
+            self._sequence.reset()
+        if self._lost is not None:
+            self._lost(None)
+
+    async def _publish_all(self, client: Redis, payloads: list[tuple[str, bytes]]) -> None:
         async with client.pipeline(transaction=False) as pipe:
-            for message in messages:
-                pipe.publish(self.channel(message.room_id), _encode(message))
+            for room_id, payload in payloads:
+                pipe.publish(self.channel(room_id), payload)
             await pipe.execute()
 
     async def subscribe(self, room_id: str) -> None:
         count = self._rooms.get(room_id, 0)
         self._rooms[room_id] = count + 1
         if count == 0:
-            self._last.pop(room_id, None)
+            if self._sequence is not None:
+                self._sequence.reset(room_id)
             await self._send_subscribe([room_id])
         ready = self._ready.get(room_id)
         if ready is None:
@@ -165,7 +190,8 @@ class RedisBroker:
             return
         self._rooms.pop(room_id, None)
         self._ready.pop(room_id, None)
-        self._last.pop(room_id, None)
+        if self._sequence is not None:
+            self._sequence.reset(room_id)
         pubsub = self._pubsub
         if pubsub is not None and self._up.is_set():
             try:
@@ -179,6 +205,8 @@ class RedisBroker:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         await self._drop_link()
+        if self._sequence is not None:
+            await self._sequence.close()
         for client in (self._client, self._subscriber):
             if client is not None:
                 await client.aclose()
@@ -224,7 +252,7 @@ class RedisBroker:
         self._publish_failing = False
         if self._joined_while_down and self._lost is not None:
             # They read their history while nothing was delivered: they resume with ?since=.
-            self._lost()
+            self._lost(None)
         self._joined_while_down = False
 
     async def _send_subscribe(self, rooms: list[str]) -> None:
@@ -274,16 +302,13 @@ class RedisBroker:
 
     def _receive(self, data: bytes) -> None:
         try:
-            message = _decode(data)
+            message, prev = _decode(data)
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed message on a Redis room channel")
             return
-        if message.room_id not in self._rooms or self._deliver is None:
+        if message.room_id not in self._rooms or self._sequence is None:
             return
-        if message.id <= self._last.get(message.room_id, 0):
-            return  # a duplicate (see the module docstring: never a late message)
-        self._last[message.room_id] = message.id
-        self._deliver(message)
+        self._sequence.receive(message, prev)
 
     async def _link_down(self, reason: str) -> None:
         was_up = self._up.is_set()
@@ -297,7 +322,7 @@ class RedisBroker:
             reason,
         )
         if self._lost is not None:
-            self._lost()
+            self._lost(None)
 
     async def _drop_link(self) -> None:
         self._up.clear()
@@ -308,7 +333,8 @@ class RedisBroker:
                     ack.set_result(None)
         self._acks.clear()
         self._ready.clear()
-        self._last.clear()
+        if self._sequence is not None:
+            self._sequence.reset()
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             try:
@@ -331,10 +357,23 @@ class RedisBroker:
         return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
-def _encode(message: StoredMessage) -> bytes:
+def _chained(
+    messages: Sequence[StoredMessage], previous: Mapping[str, int]
+) -> list[tuple[str, bytes]]:
+    """Each message's room and payload, with the id of the room's message before it."""
+    last = dict(previous)
+    payloads = []
+    for message in messages:
+        payloads.append((message.room_id, _encode(message, last.get(message.room_id, 0))))
+        last[message.room_id] = message.id
+    return payloads
+
+
+def _encode(message: StoredMessage, prev: int) -> bytes:
     return orjson.dumps(
         {
             "id": message.id,
+            "prev": prev,
             "room_id": message.room_id,
             "text": message.text,
             "created_at": iso_utc(message.created_at),
@@ -346,10 +385,10 @@ def _encode(message: StoredMessage) -> bytes:
     )
 
 
-def _decode(data: bytes) -> StoredMessage:
+def _decode(data: bytes) -> tuple[StoredMessage, int]:
     body = orjson.loads(data)
     created_at = datetime.fromisoformat(body["created_at"])
-    return StoredMessage(
+    message = StoredMessage(
         int(body["id"]),
         str(body["room_id"]),
         str(body["text"]),
@@ -359,6 +398,7 @@ def _decode(data: bytes) -> StoredMessage:
         sender=body.get("sender"),
         key=body.get("key"),
     )
+    return message, int(body.get("prev") or 0)
 
 
 def _one_line(exc: BaseException) -> str:
