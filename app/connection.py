@@ -210,16 +210,21 @@ class Connection:
             return
         while frames:
             if self._send_many:
-                chunk = _take_chunk(frames)
+                if self._bytes <= CHUNK_BYTES:  # the usual case: all of it, at C speed
+                    chunk, size = list(frames), self._bytes
+                    frames.clear()
+                else:
+                    chunk, size = _take_chunk(frames)
                 texts = [f["text"] for i, f in chunk if i > self._cutoff]
                 if texts:
                     await self._sending_to_peer(_many(texts))
             else:
-                chunk = [frames.popleft()]
-                if chunk[0][0] > self._cutoff:
-                    await self._sending_to_peer(chunk[0][1])
+                message_id, frame = frames.popleft()
+                size = frame_bytes(frame)
+                if message_id > self._cutoff:
+                    await self._sending_to_peer(frame)
             if not self._hurried:
-                self._bytes -= sum(frame_bytes(f) for _, f in chunk)
+                self._bytes -= size
         self._frames = None  # empty, and nothing ran since the loop saw it so
 
     async def _sending_to_peer(self, frame: Frame) -> None:
@@ -250,14 +255,17 @@ def frame_bytes(frame: Frame) -> int:
     return len(text) if text.isascii() else 4 * len(text)
 
 
-def _take_chunk(frames: deque[tuple[int, Frame]]) -> list[tuple[int, Frame]]:
-    """Frames from the front of the queue, up to CHUNK_BYTES (at least one)."""
+def _take_chunk(frames: deque[tuple[int, Frame]]) -> tuple[list[tuple[int, Frame]], int]:
+    """Frames from the front of the queue up to CHUNK_BYTES (at least one), and their size."""
     taken = [frames.popleft()]
     size = frame_bytes(taken[0][1])
-    while frames and size + frame_bytes(frames[0][1]) <= CHUNK_BYTES:
+    while frames:
+        next_size = frame_bytes(frames[0][1])
+        if size + next_size > CHUNK_BYTES:
+            break
         taken.append(frames.popleft())
-        size += frame_bytes(taken[-1][1])
-    return taken
+        size += next_size
+    return taken, size
 
 
 def _chunks(frames: list[Frame]) -> Iterator[list[Frame]]:
