@@ -23,7 +23,7 @@ from tests.support import ServerProcess, faulty_server_command, unique_room
 EXAMPLES = 60
 
 # Stored so that the listings the fuzzer reads have bodies to check, not only `[]`.
-SEED_TEXTS = ["hello", "é\u0301 \u202eRTL\u202c 🧪 𝄞", "\x00\x07 control", "  padded  "]
+SEED_TEXTS = ["hello", "é\u0301 \u202eRTL\u202c 🧪 𝄞", "\x01\x07 control", "  padded  "]
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,12 @@ MAX_BYTES = Settings().max_message_bytes
 TIMEOUT = 10.0
 JSON = ["chat.v1.json"]
 
-# Characters a naive implementation mangles: controls (NUL, ESC, DEL, C1), line and paragraph
+# Characters a naive implementation mangles: controls (SOH, ESC, DEL, C1), line and paragraph
 # separators, BOM, bidi overrides and isolates, right-to-left scripts, combining marks, zero
 # widths and joiners, a variation selector, U+FFFD (what a browser sends for a lone
 # surrogate), noncharacters, astral emoji and symbols, a tag character, plane 16.
 TRICKY = (
-    "\x00\x01\x07\x08\x0b\x0c\x1b\x7f\x80\x85\x9f\u2028\u2029\ufeff"
+    "\x01\x07\x08\x0b\x0c\x1b\x7f\x80\x85\x9f\u2028\u2029\ufeff"
     "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
     "שלוםمرحبا\u0301\u0308\u20dd\u0e31\u200b\u200c\u200d\ufe0f\ufffd\ufffe\uffff"
     "😀🧪𝄞𐍈\U000e0001\U0010fffd"
@@ -46,7 +46,10 @@ def exactly(limit: int, *chars: str) -> str:
     return text + "a" * (limit - len(text.encode()))
 
 
-characters = st.one_of(st.characters(codec="utf-8"), st.sampled_from(TRICKY))
+# U+0000 is refused with 1007 (PostgreSQL cannot store it): tests/test_bad_input.py.
+characters = st.one_of(
+    st.characters(codec="utf-8", exclude_characters="\x00"), st.sampled_from(TRICKY)
+)
 short_texts = st.text(characters, min_size=1, max_size=64)
 # Repeated units reach the byte limit, where the size checks and the framing are exercised.
 long_texts = st.builds(lambda unit, n: fit(unit * n), short_texts, st.integers(1, MAX_BYTES))
@@ -115,8 +118,8 @@ def replay(server: ServerProcess, room_id: str, message_id: int) -> tuple[str, d
 @example(text=exactly(MAX_BYTES, "é"))  # 2-byte characters up to the limit
 @example(text=exactly(MAX_BYTES, "€"))  # 3-byte, padded with one ASCII byte
 @example(text=exactly(MAX_BYTES, "😀"))  # 4-byte, astral
-@example(text=exactly(MAX_BYTES, "e\u0301", "\u202e", "ש", "𝄞", "\x00"))
-@example(text="\x00")
+@example(text=exactly(MAX_BYTES, "e\u0301", "\u202e", "ש", "𝄞", "\x01"))
+@example(text="\x01")
 @example(text="\ufffd")
 @example(text="  padded, never trimmed \n")
 @example(text="\u202eevil.exe\u202c")
