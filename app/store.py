@@ -4,11 +4,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -47,6 +47,16 @@ class NewMessage:
 
 
 @dataclass(slots=True, frozen=True)
+class Written:
+    """What a batch became: the messages stored now, in id order, and the retries of keys
+    already stored, each with its position in the batch and the stored message (carrying the
+    retry's sender and key), to be answered to that sender alone."""
+
+    stored: list[StoredMessage]
+    repeats: list[tuple[int, StoredMessage]]
+
+
+@dataclass(slots=True, frozen=True)
 class RoomSummary:
     room_id: str
     messages: int
@@ -69,6 +79,8 @@ class Snapshot:
 
     messages: list[StoredMessage]
     cutoff: int
+    # False when a `?since=` replay was cut by REPLAY_CAP: older messages above `since` remain.
+    complete: bool = True
 
 
 class Store:
@@ -77,66 +89,103 @@ class Store:
         self._dialect = engine.dialect.name
         self._reads = asyncio.Semaphore(READERS)
 
-    async def insert(
-        self, batch: Sequence[NewMessage], *, then: HandOn | None = None
-    ) -> list[StoredMessage]:
-        """Store a batch in one transaction; the result is in id order, which is commit order.
+    async def insert(self, batch: Sequence[NewMessage], *, then: HandOn | None = None) -> Written:
+        """Store a batch in one transaction; new messages come back in id order (commit order).
 
-        `then(stored)` runs after the commit and before the batch's rooms are unlocked. On
-        PostgreSQL each room is locked with a session advisory lock, taken before the INSERT
-        and released only after `then` returned: when several processes write to one room,
-        each commits and hands on (publishes) its messages before the next can insert there,
-        so every process receives the room's messages in id order.
+        A keyed message whose key is already stored in its room (or earlier in the batch) is
+        not stored again: it comes back in `Written.repeats` as the stored message, for its
+        sender alone. The database recognises the key (INSERT ... ON CONFLICT DO NOTHING), so
+        retries racing in one batch, in consecutive batches or in two processes store one row.
+
+        `then(stored)` runs after the commit, with the new messages only, and before the
+        batch's rooms are unlocked. On PostgreSQL each room is locked with a session advisory
+        lock, taken before the INSERT and released only after `then` returned: when several
+        processes write to one room, each commits and hands on (publishes) its messages before
+        the next can insert there, so every process receives the room's messages in id order.
         """
         if self._dialect != "postgresql":
             async with self.engine.begin() as conn:
-                stored = await self._write(conn, batch)
-            if then is not None:
-                await then(stored)
-            return stored
+                written = await self._write(conn, batch)
+            if then is not None and written.stored:
+                await then(written.stored)
+            return written
         async with self.engine.connect() as conn:
             try:
                 await self._lock_rooms(conn, sorted({m.room_id for m in batch}))
-                stored = await self._write(conn, batch)
+                written = await self._write(conn, batch)
                 await conn.commit()
-                if then is not None:
-                    await then(stored)
+                if then is not None and written.stored:
+                    await then(written.stored)
             finally:
                 await _unlock_rooms(conn)
-        return stored
+        return written
 
-    async def _write(
-        self, conn: AsyncConnection, batch: Sequence[NewMessage]
-    ) -> list[StoredMessage]:
+    async def _write(self, conn: AsyncConnection, batch: Sequence[NewMessage]) -> Written:
+        rows, row_of = _first_of_each_key(batch)
         if self._dialect == "sqlite":
-            ids = await _insert_sqlite(conn, batch)
+            returned = await _insert_sqlite(conn, rows)
         else:
-            result = await conn.execute(
-                Message.__table__.insert().returning(Message.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "room_id": m.room_id,
-                        "text": m.text,
-                        "created_at": m.created_at,
-                        "author": m.author,
-                        "author_id": m.author_id,
-                        "client_key": m.key,
-                    }
-                    for m in batch
-                ],
-            )
-            ids = list(result.scalars())
+            returned = await self._insert_postgres(conn, rows)
+        ids = _ids_by_row(rows, returned)
         stored = [
             StoredMessage(
                 i, m.room_id, m.text, m.created_at, m.author, m.author_id, m.sender, m.key
             )
-            for i, m in zip(ids, batch, strict=True)
+            for m, i in zip(rows, ids, strict=True)
+            if i is not None
         ]
-        if self._dialect == "sqlite":
-            await _count_rooms_sqlite(conn, _per_room(stored))
-        else:
-            await self._count_rooms_postgres(conn, _per_room(stored))
-        return stored
+        if stored:
+            if self._dialect == "sqlite":
+                await _count_rooms_sqlite(conn, _per_room(stored))
+            else:
+                await self._count_rooms_postgres(conn, _per_room(stored))
+        if len(stored) == len(batch):
+            return Written(stored, [])  # the common case: every message is new
+        # Retries: each is answered with what its key is stored as, new or from before.
+        known = {(m.room_id, m.key): m for m in stored if m.key is not None}
+        if len(stored) < len(rows):  # some keys were stored before: only then a query
+            known |= await _stored_keys(
+                conn, [m for m, i in zip(rows, ids, strict=True) if i is None]
+            )
+        repeats: list[tuple[int, StoredMessage]] = []
+        for position, m in enumerate(batch):
+            row = row_of[position]
+            if rows[row] is m and ids[row] is not None:
+                continue  # stored now, by this very send
+            original = known.get((m.room_id, m.key))
+            if original is None:
+                log.warning("a retry's message in room %r is no longer stored", m.room_id)
+                continue  # deleted between the INSERT and the look-up: nothing to answer
+            repeats.append((position, replace(original, sender=m.sender, key=m.key)))
+        return Written(stored, repeats)
+
+    async def _insert_postgres(
+        self, conn: AsyncConnection, rows: Sequence[NewMessage]
+    ) -> list[tuple[int, str, str | None]]:
+        # SQLAlchemy sends INSERT ... SELECT ... ORDER BY (its "insertmanyvalues" sentinel), so
+        # ids follow the rows' order; a skipped row takes no place in RETURNING.
+        stmt = (
+            postgresql.insert(Message.__table__)
+            .on_conflict_do_nothing(index_elements=[Message.room_id, Message.client_key])
+            .returning(
+                Message.id, Message.room_id, Message.client_key, sort_by_parameter_order=True
+            )
+        )
+        result = await conn.execute(
+            stmt,
+            [
+                {
+                    "room_id": m.room_id,
+                    "text": m.text,
+                    "created_at": m.created_at,
+                    "author": m.author,
+                    "author_id": m.author_id,
+                    "client_key": m.key,
+                }
+                for m in rows
+            ],
+        )
+        return [(row[0], row[1], row[2]) for row in result]
 
     async def _lock_rooms(self, conn: AsyncConnection, room_ids: list[str]) -> None:
         # Sorted, so that two writers locking overlapping rooms cannot deadlock. A session lock
@@ -189,10 +238,14 @@ class Store:
         query = select(*_COLUMNS).where(Message.room_id == room_id)
         if since is not None:
             query = query.where(Message.id > since)
-        limit = REPLAY_CAP if since is not None else last
+        # One row over the cap tells whether the cap cut the replay.
+        limit = REPLAY_CAP + 1 if since is not None else last
         rows = await self._fetch(query.order_by(Message.id.desc()), limit)
+        complete = since is None or len(rows) <= REPLAY_CAP
+        if not complete:
+            rows = rows[:REPLAY_CAP]
         if rows:
-            return Snapshot(rows[::-1], rows[0].id)
+            return Snapshot(rows[::-1], rows[0].id, complete)
         if since is None:
             return Snapshot([], 0)  # the room was empty
         # Nothing above `since`: a `since` beyond the room's newest id (a database that was
@@ -239,16 +292,19 @@ class Store:
 # SQLite's own statements for the writer's hot path: SQLAlchemy's per-row parameter processing
 # was a quarter of the event loop's time under load (py-spy), and it cannot keep the order of a
 # multi-row INSERT ... RETURNING on SQLite, so it would send one INSERT per row. SQLite assigns a
-# statement's ids ascending in VALUES order under its write lock: sorted, they match the batch.
+# statement's ids ascending in VALUES order under its write lock: sorted, they follow the batch
+# (a row skipped by ON CONFLICT DO NOTHING takes no id and is absent from RETURNING).
 _SQLITE_ROWS = 5000  # 6 parameters a row, under SQLite's 32,766 per statement
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DATETIME writes and reads
 
 
-async def _insert_sqlite(conn: AsyncConnection, batch: Sequence[NewMessage]) -> list[int]:
-    ids: list[int] = []
+async def _insert_sqlite(
+    conn: AsyncConnection, batch: Sequence[NewMessage]
+) -> list[tuple[int, str, str | None]]:
+    returned: list[tuple[int, str, str | None]] = []
     for start in range(0, len(batch), _SQLITE_ROWS):
         chunk = batch[start : start + _SQLITE_ROWS]
-        params: list[str] = []
+        params: list[str | None] = []
         for m in chunk:
             params += (
                 m.room_id,
@@ -261,11 +317,65 @@ async def _insert_sqlite(conn: AsyncConnection, batch: Sequence[NewMessage]) -> 
         values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))
         result = await conn.exec_driver_sql(
             "INSERT INTO messages (room_id, text, created_at, author, author_id, client_key) "
-            f"VALUES {values} RETURNING id",
+            f"VALUES {values} ON CONFLICT (room_id, client_key) DO NOTHING "
+            "RETURNING id, room_id, client_key",
             tuple(params),
         )
-        ids += sorted(row[0] for row in result)
-    return ids
+        returned += sorted((row[0], row[1], row[2]) for row in result)
+    return returned
+
+
+def _first_of_each_key(batch: Sequence[NewMessage]) -> tuple[list[NewMessage], list[int]]:
+    """The rows to insert (a key once per room), and for each message the row it is stored as.
+
+    Two sends of one key in one batch must not both reach the INSERT: one statement cannot
+    skip a row that conflicts with another row of its own.
+    """
+    rows: list[NewMessage] = []
+    row_of: list[int] = []
+    first: dict[tuple[str, str], int] = {}
+    for m in batch:
+        if m.key is None:
+            row_of.append(len(rows))
+            rows.append(m)
+            continue
+        row = first.setdefault((m.room_id, m.key), len(rows))
+        if row == len(rows):
+            rows.append(m)
+        row_of.append(row)
+    return rows, row_of
+
+
+def _ids_by_row(
+    rows: Sequence[NewMessage], returned: list[tuple[int, str, str | None]]
+) -> list[int | None]:
+    """Each row's new id, or None where its key was stored before.
+
+    `returned` is in id order, and ids are given in the rows' order, so the ids go to the rows
+    in order, skipping the keyed rows that RETURNING left out (no key skips without a key).
+    """
+    if len(returned) == len(rows):
+        return [row[0] for row in returned]
+    inserted = {(room, key) for _, room, key in returned if key is not None}
+    ids = iter(row[0] for row in returned)
+    result: list[int | None] = []
+    for m in rows:
+        if m.key is None or (m.room_id, m.key) in inserted:
+            result.append(next(ids))
+        else:
+            result.append(None)
+    return result
+
+
+async def _stored_keys(
+    conn: AsyncConnection, rows: Sequence[NewMessage]
+) -> dict[tuple[str, str | None], StoredMessage]:
+    """The stored messages of keys that were there before this batch (same transaction)."""
+    query = select(*_COLUMNS, Message.client_key).where(
+        tuple_(Message.room_id, Message.client_key).in_([(m.room_id, m.key) for m in rows])
+    )
+    result = await conn.execute(query)
+    return {(row[1], row[6]): StoredMessage(*row[:6]) for row in result}
 
 
 async def _count_rooms_sqlite(conn: AsyncConnection, per_room: list[RoomCount]) -> None:

@@ -7,7 +7,10 @@ Promises:
   multi-row INSERT ... RETURNING, so a fast sender is never held to one message per commit;
 - a failed commit publishes nothing of its batch: each of its senders is told (`write_failed`),
   and their messages still waiting in the queue are dropped, so nothing after a lost message
-  of theirs is shown either. The writer goes on with the next batch.
+  of theirs is shown either. The writer goes on with the next batch;
+- exactly once per key: a send whose client key is already stored in its room (before, or
+  earlier in the same batch) is not stored or published again; its sender alone gets the
+  stored message as its own copy (`answer_retry`), on this process, never through the broker.
 """
 
 import asyncio
@@ -30,6 +33,8 @@ class Sender(Protocol):
     author_id: str | None
 
     def write_failed(self) -> None: ...
+
+    def answer_retry(self, message: StoredMessage) -> None: ...
 
     @property
     def failed(self) -> bool: ...
@@ -95,7 +100,7 @@ class Writer:
         try:
             # The store hands the batch on after its commit (and, on PostgreSQL, before it
             # unlocks the batch's rooms, so that processes publish a room in id order).
-            await self._store.insert([m for m, _ in batch], then=self._hand_on)
+            written = await self._store.insert([m for m, _ in batch], then=self._hand_on)
         except Exception as exc:
             senders = {id(s): s for _, s in batch}.values()
             log.error(
@@ -106,6 +111,9 @@ class Writer:
             )
             for sender in senders:
                 sender.write_failed()
+            return
+        for position, message in written.repeats:
+            batch[position][1].answer_retry(message)
 
     async def _hand_on(self, stored: list[StoredMessage]) -> None:
         # Committed is committed: a fan-out failure must not read as a failed commit.

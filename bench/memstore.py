@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.main import create_app
 from app.messages import StoredMessage
 from app.settings import Settings
-from app.store import REPLAY_CAP, NewMessage, Snapshot, Store
+from app.store import REPLAY_CAP, NewMessage, Snapshot, Store, Written
 
 
 class MemoryStore(Store):
@@ -28,7 +28,8 @@ class MemoryStore(Store):
         batch: Sequence[NewMessage],
         *,
         then: Callable[[list[StoredMessage]], Awaitable[None]] | None = None,
-    ) -> list[StoredMessage]:
+    ) -> Written:
+        """Every message is new here: client keys are not recognised (no retries measured)."""
         stored = [
             StoredMessage(
                 next(self._ids),
@@ -46,13 +47,14 @@ class MemoryStore(Store):
             self._rooms.setdefault(message.room_id, []).append(message)
         if then is not None:  # the hand-on hook of Store.insert, where the project has it
             await then(stored)
-        return stored
+        return Written(stored, [])
 
     async def snapshot(self, room_id: str, *, since: int | None, last: int) -> Snapshot:
         messages = self._rooms.get(room_id, [])
         cutoff = messages[-1].id if messages else 0
         if since is not None:
-            return Snapshot([m for m in messages if m.id > since][-REPLAY_CAP:], cutoff)
+            above = [m for m in messages if m.id > since]
+            return Snapshot(above[-REPLAY_CAP:], cutoff, len(above) <= REPLAY_CAP)
         return Snapshot(messages[-last:] if last else [], cutoff)
 
 

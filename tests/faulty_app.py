@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from app.auth import RoomSet
 from app.main import create_app
 from app.messages import StoredMessage
-from app.store import HandOn, NewMessage, RoomSummary, Store
+from app.store import HandOn, NewMessage, RoomSummary, Store, Written
 
 
 class InjectedFault(OSError):
@@ -25,9 +25,7 @@ class FaultyStore(Store):
         if Path(os.environ["CHAT_TEST_FAULT_FILE"]).exists():
             raise InjectedFault("disk I/O error (injected by the test)")
 
-    async def insert(
-        self, batch: Sequence[NewMessage], *, then: HandOn | None = None
-    ) -> list[StoredMessage]:
+    async def insert(self, batch: Sequence[NewMessage], *, then: HandOn | None = None) -> Written:
         self._check()
         return await super().insert(batch, then=then)
 
