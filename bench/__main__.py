@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 
 from bench import history, report
-from bench.plan import FULL, QUICK, ROUND_WORKLOADS, Plan
+from bench.plan import FULL, PROJECT_ONLY, QUICK, ROUND_WORKLOADS, Plan
 from bench.servers import PINNED, ROOT, Server, generate
 
 log = logging.getLogger("bench")
@@ -83,6 +83,8 @@ def run_rounds(
             else:
                 for name in names:
                     for kind, server in servers.items():
+                        if name in PROJECT_ONLY and kind != "project":
+                            continue
                         [result] = generate(server, [plan.specs[name]])
                         _record(runs, kind, name, result, round_no)
         finally:
@@ -99,7 +101,11 @@ def _run_batches(
     runs: Runs,
 ) -> None:
     for kind, server in servers.items():
-        batch = [(name, plan.specs[name]) for name in names]
+        batch = [
+            (name, plan.specs[name])
+            for name in names
+            if name not in PROJECT_ONLY or kind == "project"
+        ]
         if kind == "project" and history_db is not None:
             size = plan.history_sizes[0]
             batch.append((f"history-{size}", _history_spec(plan, size)))
@@ -151,6 +157,7 @@ def _idle_spec(plan: Plan, kind: str) -> dict[str, Any]:
 def _brief(result: dict[str, Any]) -> str:
     keys = (
         "frames_per_s",
+        "retries_per_s",
         "delivered",
         "latency_ms",
         "join_ms",
