@@ -2,7 +2,8 @@
 
 Each round starts every kind of server, then runs each room workload on every kind in turn,
 each run in a fresh load-generator process (the order of the kinds rotates from round to round,
-so that drift on a shared machine hits every kind alike). History alternates its database sizes
+so that drift on a shared machine hits every kind alike, and the order of the workloads is
+reversed every other round). History alternates its database sizes
 over the rounds; idle connections run once per kind, each on a fresh server.
 """
 
@@ -81,7 +82,9 @@ def run_rounds(
             if inline:
                 _run_batches(plan, servers, names, workloads, history_db, runs)
             else:
-                for name in names:
+                # Every other round runs the workloads in reverse: a server's state left by the
+                # run before (its database and WAL grown) then weighs on each workload alike.
+                for name in names if round_no % 2 == 0 else names[::-1]:
                     for kind, server in servers.items():
                         if name in PROJECT_ONLY and kind != "project":
                             continue
