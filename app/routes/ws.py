@@ -208,8 +208,6 @@ async def _read(websocket: WebSocket, conn: Connection, chat: Chat, *, v2: bool)
             text, key = send.text, send.key
         if len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes):
             _reject(conn, MESSAGE_TOO_BIG, f"message over {max_bytes} bytes")
-        elif "\x00" in text:
-            _reject(conn, INVALID_DATA, "text contains U+0000")
         elif not text or text.isspace():
             continue
         elif bucket is not None and not bucket.take():
