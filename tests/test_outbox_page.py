@@ -185,3 +185,21 @@ def test_an_outbox_message_over_the_limit_comes_back_into_the_box(
     expect(pending(page)).to_have_count(0)
     expect_texts(page, ["small"])
     assert stored_texts(server, room) == ["small"]
+
+
+def test_a_long_outbox_goes_out_within_the_rate_limit(
+    start_server: StartServer, room: str, open_page: OpenPage
+) -> None:
+    # Sent all at once, 8 messages overrun a burst of 3: the page would be closed with 1008 after
+    # the third, and get on only three at a time, reconnect after reconnect.
+    server = start_server({"CHAT_RATE_LIMIT": "2", "CHAT_RATE_BURST": "3"})
+    page = open_page(f"{server.http}/rooms/{room}")
+    expect_connected(page)
+    typed = [f"quick {n}" for n in range(8)]
+    for text in typed:
+        send(page, text)
+    expect(pending(page)).to_have_count(0, timeout=30_000)
+    assert stored_texts(server, room) == typed
+    expect_all_stored_and_shown_once(page, server, room)
+    assert "rate limit exceeded" not in server.log()
+    expect(page.locator("#note")).to_be_hidden()

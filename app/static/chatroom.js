@@ -8,6 +8,7 @@ import { createIdentity } from "./identity.js";
 import { createMessageList } from "./message-list.js";
 import { createOutbox } from "./outbox.js";
 import { rememberedOwnIds } from "./own-ids.js";
+import { createPacer } from "./pacer.js";
 import { createPaging } from "./paging.js";
 import { reconnectingSocket } from "./socket.js";
 import { createNote, createStatus } from "./status.js";
@@ -37,6 +38,10 @@ const identity = createIdentity({
   button: $("nameButton"),
 });
 const maxBytes = Number(form.dataset.maxBytes);
+const pacer = createPacer({
+  rate: Number(form.dataset.rateLimit),
+  burst: Number(form.dataset.rateBurst),
+});
 const ownIds = rememberedOwnIds(roomId);
 const outbox = createOutbox(roomId);
 let joined = false; // the first replay is over: later connections resume with ?since=
@@ -45,6 +50,8 @@ let since = null; // the ?since= of the current connection
 let replayed = []; // the replay of the current connection, shown at its history_end
 let held = null; // live frames that wait while a gap in the replay is fetched
 let ready = false; // the replay is shown: what is typed now goes out at once
+let sent = new Set(); // keys sent on the current connection
+let pumpTimer = null;
 
 const status = createStatus($("status"));
 const note = createNote($("note"));
@@ -91,6 +98,8 @@ function onConnecting() {
   if (!joined) messages.setBusy(true);
   held = null;
   ready = false;
+  sent = new Set();
+  pacer.reset();
   status.set("connecting", joined ? "reconnecting" : "connecting");
 }
 
@@ -176,13 +185,24 @@ async function fetchGap(after, before) {
   }
 }
 
-// In the order typed; an item the server would refuse for its size goes back into the box.
+// In the order typed, at the pace the server allows; an item the server would refuse for its
+// size goes back into the box.
 function sendOutbox() {
+  clearTimeout(pumpTimer);
+  pumpTimer = null;
+  if (!ready) return;
   for (const item of outbox.items) {
+    if (sent.has(item.key)) continue;
     if (!fits(item.text)) {
       takeBack(item);
       continue;
     }
+    const wait = pacer.take();
+    if (wait > 0) {
+      pumpTimer = setTimeout(sendOutbox, wait);
+      return;
+    }
+    sent.add(item.key);
     socket.send(JSON.stringify({ type: "send", text: item.text, key: item.key }));
   }
 }
@@ -202,6 +222,8 @@ function takeBack(item) {
 }
 
 function onClose(code, delay, reason) {
+  clearTimeout(pumpTimer);
+  pumpTimer = null;
   messages.setBusy(false);
   ready = false;
   const refusal = identity.refusal(code, reason);
@@ -219,7 +241,7 @@ function onClose(code, delay, reason) {
 function send(text) {
   const item = outbox.add(text);
   messages.addPending(item);
-  if (ready) socket.send(JSON.stringify({ type: "send", text: item.text, key: item.key }));
+  sendOutbox();
   if (note.lasting) note.hide();
 }
 
