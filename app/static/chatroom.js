@@ -229,6 +229,7 @@ function onClose(code, delay, reason) {
   const refusal = identity.refusal(code, reason);
   if (refusal !== null) {
     socket.stop(); // retrying would be refused again: say why instead
+    composer.disable();
     note.show(refusal, true);
     status.set("refused", "no access");
     return;

@@ -33,6 +33,11 @@ export function createComposer({ form, input, sendButton, sizeHint, maxBytes, on
   update();
 
   return {
+    // The room refused this reader for good (no access): nothing typed could ever be sent.
+    disable() {
+      input.disabled = true;
+      sendButton.disabled = true;
+    },
     // A text the server would refuse goes back into the box, unless the reader typed anew.
     restore(text) {
       if (!input.value) {
