@@ -11,6 +11,7 @@ import sys
 import uvicorn
 
 from app import sqlite_guard, token_command
+from app.client_frames import max_frame_bytes
 from app.db import create_engine, is_sqlite
 from app.logs import log_config
 from app.schema import SchemaNotReady, prepare_schema
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.port,
         workers=args.workers if args.workers > 1 else None,
         ws="app.protocol:ChatWebSocketProtocol",
-        ws_max_size=settings.max_message_bytes,
+        ws_max_size=max_frame_bytes(settings.max_message_bytes),
         ws_per_message_deflate=False,
         log_config=log_config(settings.log_level),
         log_level=settings.log_level.lower(),

@@ -27,7 +27,8 @@ import os
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 
-from app.frames import Frame
+from app.frames import Frame, own_copy_frame
+from app.messages import StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ TOO_SLOW = 1013
 CHUNK_BYTES = 256 * 1024
 # An ASGI extension of app.protocol: a "websocket.send" with "texts" sends them all at once.
 SEND_MANY = "chat.websocket.send_many"
+# Above every message id: a frame pushed with it is never taken for part of the history.
+_AFTER_HISTORY = 1 << 63
 _tokens = itertools.count(1)
 _process = os.urandom(4).hex()
 
@@ -143,6 +146,14 @@ class Connection:
         if self._send_many and frames:
             frames = [_many(f["text"] for f in chunk) for chunk in _chunks(frames)]
         self._task = asyncio.create_task(self._run(frames), name=f"send-{self.token}")
+
+    def answer_retry(self, message: StoredMessage) -> None:
+        """A send of a key already stored: this client alone gets the stored message again.
+
+        Its id is older than the history's cutoff when the original came before this
+        connection, so it is queued as if above any cutoff.
+        """
+        self.push(_AFTER_HISTORY, own_copy_frame(message, json=self.json))
 
     def write_failed(self) -> None:
         """The writer could not commit a message of this client's: it was never shown."""

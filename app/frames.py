@@ -1,8 +1,9 @@
 """Server-to-client frames, built as ready-to-send ASGI messages.
 
 The plain protocol is the tutorial's ("You wrote: X" / "A client says: X"); the `chat.v1.json`
-subprotocol sends JSON objects instead. A broadcast builds each variant at most once and every
-connection of the room shares it.
+subprotocol sends JSON objects instead, and `chat.v2.json` adds to them: the client key on the
+sender's own copy, `complete` on `history_end`, and `deleted` frames. A broadcast builds each
+variant at most once and every connection of the room shares it.
 """
 
 from typing import Any
@@ -12,6 +13,7 @@ import orjson
 from app.messages import StoredMessage, iso_utc
 
 JSON_SUBPROTOCOL = "chat.v1.json"
+V2_SUBPROTOCOL = "chat.v2.json"
 
 Frame = dict[str, Any]  # an ASGI "websocket.send" message
 
@@ -20,8 +22,8 @@ def _frame(text: str) -> Frame:
     return {"type": "websocket.send", "text": text}
 
 
-def _json(message: StoredMessage, *, history: bool, own: bool) -> Frame:
-    body = {
+def _json(message: StoredMessage, *, history: bool, own: bool, key: str | None = None) -> Frame:
+    body: dict[str, Any] = {
         "type": "message",
         "id": message.id,
         "room_id": message.room_id,
@@ -31,10 +33,21 @@ def _json(message: StoredMessage, *, history: bool, own: bool) -> Frame:
         "history": history,
         "own": own,
     }
+    if key is not None:
+        body["key"] = key  # only ever on the sending connection's own copy
     return _frame(orjson.dumps(body).decode())
 
 
 HISTORY_END: Frame = _frame(orjson.dumps({"type": "history_end"}).decode())
+_HISTORY_END_V2 = {
+    complete: _frame(orjson.dumps({"type": "history_end", "complete": complete}).decode())
+    for complete in (True, False)
+}
+
+
+def history_end_frame(*, v2: bool, complete: bool) -> Frame:
+    """`chat.v2.json` says whether a `?since=` replay was cut by its cap; v1 stays as it was."""
+    return _HISTORY_END_V2[complete] if v2 else HISTORY_END
 
 
 def history_frame(message: StoredMessage, *, json: bool, own: bool = False) -> Frame:
@@ -42,6 +55,19 @@ def history_frame(message: StoredMessage, *, json: bool, own: bool = False) -> F
     if json:
         return _json(message, history=True, own=own)
     return _frame(f"A client says: {message.text}")
+
+
+def own_copy_frame(message: StoredMessage, *, json: bool) -> Frame:
+    """The sender's own copy of one message, with its key (a retry's answer)."""
+    if json:
+        return _json(message, history=False, own=True, key=message.key)
+    return _frame(f"You wrote: {message.text}")
+
+
+def deleted_frame(message_id: int, room_id: str) -> Frame:
+    """`chat.v2.json` only: the message is gone from the room."""
+    body = {"type": "deleted", "id": message_id, "room_id": room_id}
+    return _frame(orjson.dumps(body).decode())
 
 
 class BroadcastFrames:
@@ -71,19 +97,25 @@ class BroadcastFrames:
             self._json_same_user = _json(self.message, history=False, own=True)
         return self._json_same_user
 
-    def for_client(self, *, json: bool, own: bool) -> Frame:
+    def for_sender(self, *, json: bool) -> Frame:
+        """The sending connection's copy: `own`, and with the client key if it gave one.
+
+        Only `chat.v2.json` clients send keys, so v1 and plain senders get their usual frame.
+        """
         if json:
-            if own:
-                if self._json_own is None:
-                    self._json_own = _json(self.message, history=False, own=True)
-                return self._json_own
+            if self._json_own is None:
+                self._json_own = own_copy_frame(self.message, json=True)
+            return self._json_own
+        if self._text_own is None:
+            self._text_own = own_copy_frame(self.message, json=False)
+        return self._text_own
+
+    def for_client(self, *, json: bool) -> Frame:
+        """Everyone else's copy: never a key."""
+        if json:
             if self._json_other is None:
                 self._json_other = _json(self.message, history=False, own=False)
             return self._json_other
-        if own:
-            if self._text_own is None:
-                self._text_own = _frame(f"You wrote: {self.message.text}")
-            return self._text_own
         if self._text_other is None:
             self._text_other = _frame(f"A client says: {self.message.text}")
         return self._text_other

@@ -60,11 +60,11 @@ class Hub:
         for conn in members:
             json = conn.json
             if conn.token == sender:
-                frame = frames.for_client(json=json, own=True)
+                frame = frames.for_sender(json=json)
             elif json and user is not None and conn.author_id == user:
                 frame = frames.for_same_user()  # plain text has no `own` but "You wrote"
             else:
-                frame = frames.for_client(json=json, own=False)
+                frame = frames.for_client(json=json)
             conn.push(message.id, frame)
 
     def close_all(self, code: int, reason: str = "", *, flush: bool = True) -> list[Connection]:

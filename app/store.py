@@ -5,11 +5,11 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -52,6 +52,16 @@ class NewMessage:
 
 
 @dataclass(slots=True, frozen=True)
+class Written:
+    """What a batch became: the messages stored now, in id order, and the retries of keys
+    already stored, each with its position in the batch and the stored message (carrying the
+    retry's sender and key), to be answered to that sender alone."""
+
+    stored: list[StoredMessage]
+    repeats: list[tuple[int, StoredMessage]]
+
+
+@dataclass(slots=True, frozen=True)
 class RoomSummary:
     room_id: str
     messages: int
@@ -74,6 +84,8 @@ class Snapshot:
 
     messages: list[StoredMessage]
     cutoff: int
+    # False when a `?since=` replay was cut by REPLAY_CAP: older messages above `since` remain.
+    complete: bool = True
 
 
 class Transaction:
@@ -105,8 +117,14 @@ class Transaction:
             previous.update({room: last or 0 for room, last in rows})
         return previous
 
-    async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
-        """Insert the batch (rooms of `rooms` only); the result is in id order."""
+    async def insert(self, batch: Sequence[NewMessage]) -> "Written":
+        """Insert the batch (rooms of `rooms` only); new messages come back in id order.
+
+        A keyed message whose key is already stored in its room (or earlier in the batch) is
+        not stored again: it comes back in `Written.repeats` as the stored message, for its
+        sender alone. The database recognises the key (INSERT ... ON CONFLICT DO NOTHING), so
+        retries racing in one batch, in consecutive batches or in two processes store one row.
+        """
         return await self._store._write(self._conn, batch)
 
     async def commit(self) -> None:
@@ -148,38 +166,72 @@ class Store:
             finally:
                 await _unlock_rooms(conn)
 
-    async def _write(
-        self, conn: AsyncConnection, batch: Sequence[NewMessage]
-    ) -> list[StoredMessage]:
+    async def _write(self, conn: AsyncConnection, batch: Sequence[NewMessage]) -> Written:
+        rows, row_of = _first_of_each_key(batch)
         if self._dialect == "sqlite":
-            ids = await _insert_sqlite(conn, batch)
+            returned = await _insert_sqlite(conn, rows)
         else:
-            result = await conn.execute(
-                Message.__table__.insert().returning(Message.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "room_id": m.room_id,
-                        "text": m.text,
-                        "created_at": m.created_at,
-                        "author": m.author,
-                        "author_id": m.author_id,
-                        "client_key": m.key,
-                    }
-                    for m in batch
-                ],
-            )
-            ids = list(result.scalars())
+            returned = await self._insert_postgres(conn, rows)
+        ids = _ids_by_row(rows, returned)
         stored = [
             StoredMessage(
                 i, m.room_id, m.text, m.created_at, m.author, m.author_id, m.sender, m.key
             )
-            for i, m in zip(ids, batch, strict=True)
+            for m, i in zip(rows, ids, strict=True)
+            if i is not None
         ]
-        if self._dialect == "sqlite":
-            await _count_rooms_sqlite(conn, _per_room(stored))
-        else:
-            await self._count_rooms_postgres(conn, _per_room(stored))
-        return stored
+        if stored:
+            if self._dialect == "sqlite":
+                await _count_rooms_sqlite(conn, _per_room(stored))
+            else:
+                await self._count_rooms_postgres(conn, _per_room(stored))
+        if len(stored) == len(batch):
+            return Written(stored, [])  # the common case: every message is new
+        # Retries: each is answered with what its key is stored as, new or from before.
+        known = {(m.room_id, m.key): m for m in stored if m.key is not None}
+        if len(stored) < len(rows):  # some keys were stored before: only then a query
+            known |= await _stored_keys(
+                conn, [m for m, i in zip(rows, ids, strict=True) if i is None]
+            )
+        repeats: list[tuple[int, StoredMessage]] = []
+        for position, m in enumerate(batch):
+            row = row_of[position]
+            if rows[row] is m and ids[row] is not None:
+                continue  # stored now, by this very send
+            original = known.get((m.room_id, m.key))
+            if original is None:
+                log.warning("a retry's message in room %r is no longer stored", m.room_id)
+                continue  # deleted between the INSERT and the look-up: nothing to answer
+            repeats.append((position, replace(original, sender=m.sender, key=m.key)))
+        return Written(stored, repeats)
+
+    async def _insert_postgres(
+        self, conn: AsyncConnection, rows: Sequence[NewMessage]
+    ) -> list[tuple[int, str, str | None]]:
+        # SQLAlchemy sends INSERT ... SELECT ... ORDER BY (its "insertmanyvalues" sentinel), so
+        # ids follow the rows' order; a skipped row takes no place in RETURNING.
+        stmt = (
+            postgresql.insert(Message.__table__)
+            .on_conflict_do_nothing(index_elements=[Message.room_id, Message.client_key])
+            .returning(
+                Message.id, Message.room_id, Message.client_key, sort_by_parameter_order=True
+            )
+        )
+        result = await conn.execute(
+            stmt,
+            [
+                {
+                    "room_id": m.room_id,
+                    "text": m.text,
+                    "created_at": m.created_at,
+                    "author": m.author,
+                    "author_id": m.author_id,
+                    "client_key": m.key,
+                }
+                for m in rows
+            ],
+        )
+        return [(row[0], row[1], row[2]) for row in result]
 
     async def _lock_rooms(self, conn: AsyncConnection, room_ids: list[str]) -> frozenset[str]:
         """Lock the rooms, waiting at most ROOM_LOCK_WAIT for each; the rooms refused.
@@ -275,9 +327,11 @@ class Store:
             query = query.where(Message.id >= at_or_below).order_by(Message.id.desc())
             rows = await self._fetch(query, REPLAY_CAP + 1)
         cutoff = rows[0].id if rows else 0  # newest first
-        if since is not None:
-            rows = [m for m in rows if m.id > since][:REPLAY_CAP]
-        return Snapshot(rows[::-1], cutoff)
+        if since is None:
+            return Snapshot(rows[::-1], cutoff)
+        above = [m for m in rows if m.id > since]
+        # One row over the cap tells whether the cap cut the replay.
+        return Snapshot(above[:REPLAY_CAP][::-1], cutoff, complete=len(above) <= REPLAY_CAP)
 
     async def rooms(self, *, limit: int, readable: RoomSet | None = None) -> list[RoomSummary]:
         """Rooms that have messages, most recently active first; only those in `readable`."""
@@ -312,7 +366,8 @@ class Store:
 # SQLite's own statements for the writer's hot path: SQLAlchemy's per-row parameter processing
 # was a quarter of the event loop's time under load (py-spy), and it cannot keep the order of a
 # multi-row INSERT ... RETURNING on SQLite, so it would send one INSERT per row. SQLite assigns a
-# statement's ids ascending in VALUES order under its write lock: sorted, they match the batch.
+# statement's ids ascending in VALUES order under its write lock: sorted, they follow the batch
+# (a row skipped by ON CONFLICT DO NOTHING takes no id and is absent from RETURNING).
 # SQLite refuses a statement with more parameters than its bound (32,766 since 3.32, 999
 # before; a build may set another): a batch is written in as many statements as that takes.
 SQLITE_MAX_VARIABLES = min(
@@ -321,10 +376,12 @@ SQLITE_MAX_VARIABLES = min(
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DATETIME writes and reads
 
 
-async def _insert_sqlite(conn: AsyncConnection, batch: Sequence[NewMessage]) -> list[int]:
-    ids: list[int] = []
+async def _insert_sqlite(
+    conn: AsyncConnection, batch: Sequence[NewMessage]
+) -> list[tuple[int, str, str | None]]:
+    returned: list[tuple[int, str, str | None]] = []
     for chunk in _chunks(batch, per_row=6):
-        params: list[str] = []
+        params: list[str | None] = []
         for m in chunk:
             params += (
                 m.room_id,
@@ -337,11 +394,68 @@ async def _insert_sqlite(conn: AsyncConnection, batch: Sequence[NewMessage]) -> 
         values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))
         result = await conn.exec_driver_sql(
             "INSERT INTO messages (room_id, text, created_at, author, author_id, client_key) "
-            f"VALUES {values} RETURNING id",
+            f"VALUES {values} ON CONFLICT (room_id, client_key) DO NOTHING "
+            "RETURNING id, room_id, client_key",
             tuple(params),
         )
-        ids += sorted(row[0] for row in result)
-    return ids
+        returned += sorted((row[0], row[1], row[2]) for row in result)
+    return returned
+
+
+def _first_of_each_key(batch: Sequence[NewMessage]) -> tuple[list[NewMessage], list[int]]:
+    """The rows to insert (a key once per room), and for each message the row it is stored as.
+
+    Two sends of one key in one batch must not both reach the INSERT: one statement cannot
+    skip a row that conflicts with another row of its own.
+    """
+    rows: list[NewMessage] = []
+    row_of: list[int] = []
+    first: dict[tuple[str, str], int] = {}
+    for m in batch:
+        if m.key is None:
+            row_of.append(len(rows))
+            rows.append(m)
+            continue
+        row = first.setdefault((m.room_id, m.key), len(rows))
+        if row == len(rows):
+            rows.append(m)
+        row_of.append(row)
+    return rows, row_of
+
+
+def _ids_by_row(
+    rows: Sequence[NewMessage], returned: list[tuple[int, str, str | None]]
+) -> list[int | None]:
+    """Each row's new id, or None where its key was stored before.
+
+    `returned` is in id order, and ids are given in the rows' order, so the ids go to the rows
+    in order, skipping the keyed rows that RETURNING left out (no key skips without a key).
+    """
+    if len(returned) == len(rows):
+        return [row[0] for row in returned]
+    inserted = {(room, key) for _, room, key in returned if key is not None}
+    ids = iter(row[0] for row in returned)
+    result: list[int | None] = []
+    for m in rows:
+        if m.key is None or (m.room_id, m.key) in inserted:
+            result.append(next(ids))
+        else:
+            result.append(None)
+    return result
+
+
+async def _stored_keys(
+    conn: AsyncConnection, rows: Sequence[NewMessage]
+) -> dict[tuple[str, str | None], StoredMessage]:
+    """The stored messages of keys that were there before this batch (same transaction)."""
+    found: dict[tuple[str, str | None], StoredMessage] = {}
+    for chunk in _chunks(rows, per_row=2):  # within SQLite's bound on parameters
+        query = select(*_COLUMNS, Message.client_key).where(
+            tuple_(Message.room_id, Message.client_key).in_([(m.room_id, m.key) for m in chunk])
+        )
+        result = await conn.execute(query)
+        found |= {(row[1], row[6]): StoredMessage(*row[:6]) for row in result}
+    return found
 
 
 async def _count_rooms_sqlite(conn: AsyncConnection, per_room: list[RoomCount]) -> None:

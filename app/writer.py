@@ -12,7 +12,10 @@ Promises:
   either. The writer goes on with the next batch;
 - a room locked elsewhere fails only its own messages: on PostgreSQL a room's lock is waited
   for at most ROOM_LOCK_WAIT (a stalled process elsewhere holds it), then that room's messages
-  fail (1011 to their senders) and the batch's other rooms are committed.
+  fail (1011 to their senders) and the batch's other rooms are committed;
+- exactly once per key: a send whose client key is already stored in its room (before, or
+  earlier in the same batch) is not stored or published again; its sender alone gets the
+  stored message as its own copy (`answer_retry`), on this process, never through the broker.
 """
 
 import asyncio
@@ -39,6 +42,8 @@ class Sender(Protocol):
     author_id: str | None
 
     def write_failed(self) -> None: ...
+
+    def answer_retry(self, message: StoredMessage) -> None: ...
 
     @property
     def failed(self) -> bool: ...
@@ -160,14 +165,17 @@ class Writer:
                     if not batch:
                         return
                 previous = await tx.previous_ids() if self._chained else {}
-                stored = await tx.insert([m for m, _ in batch])
+                written = await tx.insert([m for m, _ in batch])
                 await tx.commit()
                 committed = True
-                await self._hand_on(stored, previous)
+                if written.stored:
+                    await self._hand_on(written.stored, previous)
         except Exception:
             if not committed:
                 raise
             log.exception("releasing the rooms of a committed batch failed")
+        for position, message in written.repeats:
+            batch[position][1].answer_retry(message)
 
     def _refuse(self, batch: Batch, rooms: frozenset[str]) -> Batch:
         """Fail the messages of rooms whose lock another process holds; the rest goes on."""

@@ -2,7 +2,8 @@
 
 Each round starts every kind of server, then runs each room workload on every kind in turn,
 each run in a fresh load-generator process (the order of the kinds rotates from round to round,
-so that drift on a shared machine hits every kind alike). History alternates its database sizes
+so that drift on a shared machine hits every kind alike, and the order of the workloads is
+reversed every other round). History alternates its database sizes
 over the rounds; idle connections run once per kind, each on a fresh server.
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 import psutil
 
 from bench import history, report
-from bench.plan import FULL, QUICK, ROUND_WORKLOADS, Plan
+from bench.plan import FULL, PROJECT_ONLY, QUICK, ROUND_WORKLOADS, Plan
 from bench.servers import PINNED, ROOT, Server, generate
 
 log = logging.getLogger("bench")
@@ -81,8 +82,12 @@ def run_rounds(
             if inline:
                 _run_batches(plan, servers, names, workloads, history_db, runs)
             else:
-                for name in names:
+                # Every other round runs the workloads in reverse: a server's state left by the
+                # run before (its database and WAL grown) then weighs on each workload alike.
+                for name in names if round_no % 2 == 0 else names[::-1]:
                     for kind, server in servers.items():
+                        if name in PROJECT_ONLY and kind != "project":
+                            continue
                         [result] = generate(server, [plan.specs[name]])
                         _record(runs, kind, name, result, round_no)
         finally:
@@ -99,7 +104,11 @@ def _run_batches(
     runs: Runs,
 ) -> None:
     for kind, server in servers.items():
-        batch = [(name, plan.specs[name]) for name in names]
+        batch = [
+            (name, plan.specs[name])
+            for name in names
+            if name not in PROJECT_ONLY or kind == "project"
+        ]
         if kind == "project" and history_db is not None:
             size = plan.history_sizes[0]
             batch.append((f"history-{size}", _history_spec(plan, size)))
@@ -151,6 +160,7 @@ def _idle_spec(plan: Plan, kind: str) -> dict[str, Any]:
 def _brief(result: dict[str, Any]) -> str:
     keys = (
         "frames_per_s",
+        "retries_per_s",
         "delivered",
         "latency_ms",
         "join_ms",

@@ -18,12 +18,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import psutil
 import uvloop
 
 from bench import wsclient
 from bench.cpu import CpuProbe
-from bench.traffic import Room, Tally, percentiles, run_rooms
+from bench.traffic import V2, Room, Tally, percentiles, run_rooms
 from bench.wsclient import WsClient, close_all, connect
 
 HOST = "127.0.0.1"
@@ -40,7 +41,13 @@ async def rooms_workload(spec: Spec, cpu: CpuProbe) -> dict[str, Any]:
     tally = Tally()
     tag = _tag(spec)
     rooms = [
-        Room(tally, f"{tag}-{r}", spec["clients"], slow=spec.get("slow", 0))
+        Room(
+            tally,
+            f"{tag}-{r}",
+            spec["clients"],
+            slow=spec.get("slow", 0),
+            keyed=spec["senders"] if spec.get("keyed") else 0,
+        )
         for r in range(spec["rooms"])
     ]
     senders = {room: list(range(spec["senders"])) for room in rooms}
@@ -96,6 +103,70 @@ async def _one_join(port: int, room: str, replay: int) -> int:
     end = await asyncio.wait_for(done, 30)
     await close_all([client])
     return int(end) - start
+
+
+async def retries_workload(spec: Spec, cpu: CpuProbe) -> dict[str, Any]:
+    """The duplicate path: a `chat.v2.json` sender stores `messages` keyed messages, then sends
+    every one again with its key (`window` in flight) and times the answers (retries/s). The
+    room's `clients` plain readers must see none of the retries; each answer must carry the
+    id its key was stored with."""
+    room, port = f"/{_tag(spec)}", spec["port"]
+    count, window = spec["messages"], spec["window"]
+    answers: asyncio.Queue[tuple[str, int, int]] = asyncio.Queue()
+    others = 0
+
+    def on_sender(payload: bytes, now: int) -> None:
+        frame = orjson.loads(payload)
+        if frame["type"] == "message" and frame.get("key"):
+            answers.put_nowait((frame["key"], frame["id"], now))
+
+    def on_reader(_payload: bytes, _now: int) -> None:
+        nonlocal others
+        others += 1
+
+    sender = await connect(HOST, port, room, on_sender, subprotocol=V2)
+    readers = [await connect(HOST, port, room, on_reader) for _ in range(spec["clients"])]
+
+    def send(seq: int) -> None:
+        sender.send_text(b'{"type":"send","text":"retry me %d","key":"k-%d"}' % (seq, seq))
+
+    async def round_trip() -> tuple[dict[str, int], list[int]]:
+        ids: dict[str, int] = {}
+        sent_at: dict[str, int] = {}
+        latencies: list[int] = []
+        for seq in range(min(window, count)):
+            sent_at[f"k-{seq}"] = time.perf_counter_ns()
+            send(seq)
+        next_seq = min(window, count)
+        while len(ids) < count:
+            key, message_id, now = await asyncio.wait_for(answers.get(), 30)
+            ids[key] = message_id
+            latencies.append(now - sent_at[key])
+            if next_seq < count:
+                sent_at[f"k-{next_seq}"] = time.perf_counter_ns()
+                send(next_seq)
+                next_seq += 1
+        return ids, latencies
+
+    stored, _ = await round_trip()
+    await asyncio.sleep(0.5)  # the readers' copies of the originals are in
+    seen_before = others
+    cpu.start()
+    started = time.perf_counter_ns()
+    again, latencies = await round_trip()
+    elapsed = (time.perf_counter_ns() - started) / 1e9
+    cpu.stop()
+    await asyncio.sleep(0.5)  # anything the readers would wrongly get arrives meanwhile
+    await close_all([sender, *readers])
+    return {
+        "retries": count,
+        "seconds": elapsed,
+        "retries_per_s": count / elapsed,
+        "retry_ms": percentiles(latencies),
+        "same_ids": again == stored,
+        "originals_seen": seen_before,
+        "others_saw_retries": others - seen_before,
+    }
 
 
 async def idle_workload(spec: Spec, cpu: CpuProbe) -> dict[str, Any]:
@@ -180,6 +251,7 @@ WORKLOADS: dict[str, Callable[[Spec, CpuProbe], Awaitable[dict[str, Any]]]] = {
     "rooms": rooms_workload,
     "join": join_workload,
     "idle": idle_workload,
+    "retries": retries_workload,
     "history": history_workload,
 }
 
@@ -191,7 +263,7 @@ async def measured(spec: Spec) -> dict[str, Any]:
     probe = CpuProbe(spec["server_pid"])
     probe.start()
     result = await WORKLOADS[spec["workload"]](spec, probe)
-    if spec["workload"] != "rooms":
+    if spec["workload"] not in ("rooms", "retries"):
         probe.stop()
     result["server_cpu"], result["generator_cpu"] = probe.server, probe.generator
     return result

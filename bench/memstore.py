@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.main import create_app
 from app.messages import StoredMessage
 from app.settings import Settings
-from app.store import REPLAY_CAP, NewMessage, Snapshot, Store
+from app.store import REPLAY_CAP, NewMessage, Snapshot, Store, Written
 
 
 class MemoryStore(Store):
@@ -50,22 +50,27 @@ class MemoryStore(Store):
         messages = self._rooms.get(room_id, [])
         # Store.snapshot's rule: the cutoff is the highest id read, else 0.
         if since is not None:
+            above = [m for m in messages if m.id > since]
             cutoff = messages[-1].id if messages else 0
-            return Snapshot([m for m in messages if m.id > since][-REPLAY_CAP:], cutoff)
+            return Snapshot(above[-REPLAY_CAP:], cutoff, len(above) <= REPLAY_CAP)
         replay = messages[-last:] if last else []
         return Snapshot(replay, replay[-1].id if replay else 0)
 
 
 class MemoryTransaction:
-    """Store.locked's transaction, in memory: nothing to lock, nothing to commit."""
+    """Store.locked's transaction, in memory: nothing to lock, nothing to commit. Every
+    message is new here: client keys are not recognised (no retries measured)."""
 
     refused: frozenset[str] = frozenset()
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
 
-    async def insert(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
-        return self._store.add(batch)
+    async def previous_ids(self) -> dict[str, int]:
+        return {}
+
+    async def insert(self, batch: Sequence[NewMessage]) -> Written:
+        return Written(self._store.add(batch), [])
 
     async def commit(self) -> None:
         return None

@@ -5,8 +5,20 @@ from typing import Any
 
 Spec = dict[str, Any]
 
-# Workloads that run against every kind of server, in each round.
-ROUND_WORKLOADS = ("fanout", "many", "slow", "noslow", "join", "paced-fanout", "paced-many")
+# Workloads that run in each round: against every kind of server, except those that need the
+# project's own protocol (`chat.v2.json`), which run against the project alone.
+ROUND_WORKLOADS = (
+    "fanout",
+    "fanout-keyed",
+    "retries",
+    "many",
+    "slow",
+    "noslow",
+    "join",
+    "paced-fanout",
+    "paced-many",
+)
+PROJECT_ONLY = ("fanout-keyed", "retries")
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,10 @@ FULL = Plan(
     rounds=3,
     specs={
         "fanout": _rooms(rooms=1, clients=100, messages=2000, window=32),
+        # The same with the page's way of sending: JSON frames, each with its client key.
+        "fanout-keyed": _rooms(rooms=1, clients=100, messages=2000, window=32, keyed=True),
+        # The duplicate path: 2000 keys stored, then each sent again (100 readers see nothing).
+        "retries": {"workload": "retries", "clients": 100, "messages": 2000, "window": 32},
         "many": _rooms(rooms=50, clients=4, senders=4, messages=100, window=8),
         # 5 MB for the slow reader: enough to fill its kernel buffers (the server's send buffer
         # autotunes up to 4 MB here) and then the project's queue of CHAT_SEND_QUEUE frames.
@@ -46,6 +62,8 @@ QUICK = Plan(
     rounds=1,
     specs={
         "fanout": _rooms(rooms=1, clients=10, messages=100, window=16),
+        "fanout-keyed": _rooms(rooms=1, clients=10, messages=100, window=16, keyed=True),
+        "retries": {"workload": "retries", "clients": 10, "messages": 100, "window": 16},
         "many": _rooms(rooms=4, clients=3, senders=3, messages=20, window=4),
         "slow": _rooms(rooms=1, clients=5, messages=300, window=16, pad=200, slow=1, stall=0.3),
         "noslow": _rooms(rooms=1, clients=5, messages=300, window=16, pad=200, stall=1.0),

@@ -25,6 +25,13 @@ ROOM_METRICS: dict[str, Callable[[dict[str, Any]], float]] = {
 }
 METRICS: dict[str, dict[str, Callable[[dict[str, Any]], float]]] = {
     "join": {"p50 ms": lambda r: r["join_ms"]["p50"], "p99 ms": lambda r: r["join_ms"]["p99"]},
+    "retries": {
+        "retries/s": lambda r: r["retries_per_s"],
+        "p50 ms": lambda r: r["retry_ms"]["p50"],
+        "p99 ms": lambda r: r["retry_ms"]["p99"],
+        "others saw": lambda r: r["others_saw_retries"],
+        "server cpu": lambda r: r["server_cpu"],
+    },
     "idle": {"KB/conn": lambda r: r["kb_per_connection"], "open": lambda r: r["still_open"]},
     "history": {
         "newest p50 ms": lambda r: r["newest_ms"]["p50"],
@@ -78,7 +85,12 @@ def correctness(runs: Runs) -> list[dict[str, Any]]:
     a slow reader costs the others nothing (all delivered)."""
     checks = []
     for workload, results in runs.get("project", {}).items():
-        if workload not in ("fanout", "many", "slow", "noslow"):
+        if workload == "retries":
+            passed = all(r["same_ids"] and r["others_saw_retries"] == 0 for r in results)
+            what = "each retry answered with its stored id, to its sender alone"
+            checks.append({"workload": workload, "passed": passed, "what": what})
+            continue
+        if workload not in ("fanout", "fanout-keyed", "many", "slow", "noslow"):
             continue
         passed = all(
             r["exactly_once"] and r["same_order"] and r["delivered"] == 1.0 for r in results
@@ -125,6 +137,11 @@ def targets(runs: Runs, workloads: dict[str, Any]) -> list[dict[str, Any]]:
          versus("fanout", "frames/s", "project", "ceiling"), ">=", 0.75),
         ("many rooms frames/s, project / naive", versus("many", "frames/s", "project", "naive"),
          ">=", 1.0),
+        ("keyed (chat.v2.json) fan-out frames/s / plain-text fan-out (project)",
+         _ratio(_median(runs, "project", "fanout-keyed", ROOM_METRICS["frames/s"]),
+                _median(runs, "project", "fanout", ROOM_METRICS["frames/s"])), ">=", 0.9),
+        ("retries/s, the duplicate path (project)",
+         _median(runs, "project", "retries", METRICS["retries"]["retries/s"]), "info", math.nan),
         ("fan-out p99, project / naive", versus("fanout", "p99 ms", "project", "naive"), "<=", 1.0),
         ("slow reader: others' msgs/s vs without it (project)", slow_vs_noslow("project"),
          ">=", 0.9),

@@ -3,6 +3,9 @@
 A message's text is `sender:seq:send_ns:padding`. A message is complete once every reading
 client of its room (its sender included, through "You wrote") has it; each sender keeps at most
 `window` incomplete messages. Frames counted are those reaching reading clients, echoes included.
+
+With `keyed` the senders speak `chat.v2.json` (JSON send frames, each with its own client key,
+the way the page sends) while the other clients read plain text.
 """
 
 from __future__ import annotations
@@ -12,26 +15,31 @@ import time
 from array import array
 from dataclasses import dataclass, field
 
+import orjson
+
 from bench.cpu import CpuProbe
 from bench.wsclient import WsClient, close_all, connect
 
 WARMUP = b"w"
+V2 = "chat.v2.json"
 
 
 @dataclass(slots=True)
 class Client:
     index: int
     reading: bool = True
+    keyed: bool = False  # sends `chat.v2.json` frames with client keys
     conn: WsClient | None = None
     warm: bool = False
     got: list[tuple[int, int]] = field(default_factory=list)
 
 
 class Room:
-    def __init__(self, tally: Tally, name: str, size: int, slow: int = 0) -> None:
+    def __init__(self, tally: Tally, name: str, size: int, slow: int = 0, keyed: int = 0) -> None:
+        """The first `keyed` clients (the senders) speak `chat.v2.json`."""
         self.tally = tally
         self.name = name
-        self.clients = [Client(i, reading=i < size - slow) for i in range(size)]
+        self.clients = [Client(i, reading=i < size - slow, keyed=i < keyed) for i in range(size)]
         self.readers = size - slow
         self._pending: dict[tuple[int, int], int] = {}
         self._windows: dict[int, asyncio.Semaphore] = {}
@@ -45,6 +53,7 @@ class Room:
                 f"/{self.name}",
                 lambda p, now: self._on_text(client, p, now),
                 rcvbuf=None if client.reading else rcvbuf_slow,
+                subprotocol=V2 if client.keyed else None,
             )
 
         await asyncio.gather(*(one(c) for c in self.clients))
@@ -54,10 +63,11 @@ class Room:
         deadline = time.monotonic() + timeout
         sender = self.clients[0].conn
         assert sender is not None
+        warmup = _send_frame(WARMUP) if self.clients[0].keyed else WARMUP
         while not all(c.warm for c in self.clients):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"room {self.name}: clients never saw the warm-up message")
-            sender.send_text(WARMUP)
+            sender.send_text(warmup)
             await asyncio.sleep(0.02)
         for client in self.clients:
             if not client.reading and client.conn and client.conn.transport:
@@ -69,7 +79,10 @@ class Room:
         gate = self._windows[client.index] = asyncio.Semaphore(window)
         for seq in range(count):
             await gate.acquire()
-            conn.send_text(b"%d:%d:%d:%s" % (client.index, seq, time.perf_counter_ns(), pad))
+            text = b"%d:%d:%d:%s" % (client.index, seq, time.perf_counter_ns(), pad)
+            if client.keyed:
+                text = _send_frame(text, b"%d-%d" % (client.index, seq))
+            conn.send_text(text)
             self.sent += 1
             self.tally.started()
 
@@ -93,8 +106,14 @@ class Room:
             self.tally.started()
 
     def _on_text(self, client: Client, payload: bytes, now: int) -> None:
-        own = payload[0] == 89  # b"Y": "You wrote: "
-        body = payload[11:] if own else payload[15:]
+        if client.keyed:
+            frame = orjson.loads(payload)
+            if frame["type"] != "message":
+                return  # history_end
+            own, body = frame["own"], frame["text"].encode()
+        else:
+            own = payload[0] == 89  # b"Y": "You wrote: "
+            body = payload[11:] if own else payload[15:]
         if body[:1] == WARMUP:
             client.warm = True
             return
@@ -228,6 +247,13 @@ async def run_rooms(
     ]
     await asyncio.gather(*(r.close() for r in rooms))
     return result
+
+
+def _send_frame(text: bytes, key: bytes | None = None) -> bytes:
+    """A `chat.v2.json` send frame; `text` must need no JSON escaping (the bench's do not)."""
+    if key is None:
+        return b'{"type":"send","text":"%s"}' % text
+    return b'{"type":"send","text":"%s","key":"%s"}' % (text, key)
 
 
 def percentiles(values_ns: array[int] | list[int]) -> dict[str, float]:

@@ -64,3 +64,23 @@ async def closed_with(ws: ClientConnection, timeout: float = TIMEOUT) -> int | N
     except Exception:
         pass
     return ws.close_code
+
+
+def join_v2(url: str, **kwargs: Any) -> Any:
+    return join(url, subprotocols=["chat.v2.json"], **kwargs)  # type: ignore[list-item]
+
+
+async def send_v2(ws: ClientConnection, text: str, key: str | None = None) -> None:
+    """A `chat.v2.json` send frame (without `key` when it is None)."""
+    body: dict[str, Any] = {"type": "send", "text": text}
+    if key is not None:
+        body["key"] = key
+    await ws.send(json.dumps(body))
+
+
+async def history_v2(ws: ClientConnection) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A `chat.v2.json` client's replay and its history_end frame."""
+    frames = []
+    while (frame := await recv_json(ws))["type"] != "history_end":
+        frames.append(frame)
+    return frames, frame

@@ -27,7 +27,7 @@ from app import store
 from app.auth import RoomSet
 from app.main import create_app
 from app.messages import StoredMessage
-from app.store import NewMessage, RoomSummary, Snapshot, Store
+from app.store import NewMessage, RoomSummary, Snapshot, Store, Written
 
 
 class InjectedFault(OSError):
@@ -54,9 +54,7 @@ class FaultyStore(Store):
         if fault and Path(fault).exists():
             raise InjectedFault("disk I/O error (injected by the test)")
 
-    async def _write(
-        self, conn: AsyncConnection, batch: Sequence[NewMessage]
-    ) -> list[StoredMessage]:
+    async def _write(self, conn: AsyncConnection, batch: Sequence[NewMessage]) -> Written:
         self._check()
         if delay := _seconds("CHAT_TEST_WRITE_DELAY"):
             await asyncio.sleep(delay)

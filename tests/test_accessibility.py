@@ -137,9 +137,10 @@ def test_room_is_accessible_while_connecting_and_when_refused(
 
     page = open_page(room_url(server, room), never_answers, viewport=viewport, color_scheme=scheme)
     expect(page.locator("#status")).to_have_text("connecting")
-    expect(page.locator("#messageText")).to_be_disabled()
     expect(page.locator("#messages")).to_have_attribute("aria-busy", "true")  # awaiting the backlog
-    assert_accessible(page, "connecting")
+    send(page, "typed while connecting")  # the input stays usable: it waits in the outbox
+    expect(page.locator("#messages li.pending")).to_contain_text("sending")
+    assert_accessible(page, "connecting, a pending send")
 
     def refuses(route: WebSocketRoute) -> None:
         route.close(code=1008, reason="too fast")
@@ -195,7 +196,9 @@ def test_keyboard_only_from_the_picker_to_a_sent_message(
     tab_to(page, "#messageText")
     page.keyboard.type("typed without a mouse")
     page.keyboard.press("Enter")
-    expect(page.locator("#messages li.own .text")).to_have_text(["typed without a mouse"])
+    expect(page.locator("#messages li.own:not(.pending) .text")).to_have_text(
+        ["typed without a mouse"]
+    )
     expect(page.locator("#messageText")).to_be_focused()
     assert server.all_messages(room)[-1]["text"] == "typed without a mouse"
 

@@ -43,7 +43,16 @@ def test_quick_bench_measures_every_workload_on_every_server(quick_run):
     assert any(name.startswith("history-") for name in workloads)
     fanout = results["raw"]["project"]["fanout"][0]
     assert fanout["exactly_once"] and fanout["same_order"] and fanout["delivered"] == 1.0
-    assert {c["workload"] for c in results["checks"]} == {"fanout", "many", "slow", "noslow"}
+    for name in ("fanout-keyed", "retries"):  # chat.v2.json: the project's own protocol
+        assert set(workloads[name]) == {"project"}, name
+    keyed = results["raw"]["project"]["fanout-keyed"][0]
+    assert keyed["exactly_once"] and keyed["same_order"] and keyed["delivered"] == 1.0
+    retries = results["raw"]["project"]["retries"][0]
+    assert retries["same_ids"] and retries["others_saw_retries"] == 0
+    assert retries["originals_seen"] == 10 * 100  # the readers did get the originals
+    assert {c["workload"] for c in results["checks"]} == {
+        "fanout", "fanout-keyed", "retries", "many", "slow", "noslow"
+    }  # fmt: skip
 
 
 def test_quick_bench_prints_the_table_and_draws_the_chart(quick_run):

@@ -1,8 +1,8 @@
 """The contract suite once more, on PostgreSQL storage with Redis fan-out; and the migrations.
 
-The room and REST tests are imported here and collected a second time, with the `server`
-fixture replaced by a server on this run's PostgreSQL database and Redis channels: the same
-assertions, the other backends.
+The room, REST and exactly-once tests are imported here and collected a second time, with the
+`server` fixture replaced by a server on this run's PostgreSQL database and Redis channels: the
+same assertions, the other backends.
 """
 
 from __future__ import annotations
@@ -22,6 +22,17 @@ from tests.clients import closed_with, join, recv
 from tests.support import ROOT, ServerProcess, unique_room
 from tests.test_bad_input import (  # noqa: F401  (PostgreSQL is the database that cannot store it)
     test_text_holding_u0000_is_closed_with_1007_and_nothing_is_stored,
+)
+from tests.test_exactly_once import (  # noqa: F401  (chat.v2.json: retries through Redis too)
+    test_a_hundred_concurrent_retries_of_one_key_store_one_row,
+    test_a_key_resent_on_a_new_connection_gets_the_stored_message,
+    test_a_key_resent_on_the_same_connection_is_stored_once,
+    test_a_send_frame_is_stored_and_echoed_with_its_key_to_the_sender_only,
+    test_keys_never_reach_rest,
+    test_retries_in_one_batch_store_one_row,
+    test_the_same_key_in_two_rooms_is_two_messages,
+    test_two_connections_sending_one_key_at_once_store_it_once,
+    test_unkeyed_sends_are_stored_every_time,
 )
 from tests.test_rest import *  # noqa: F403
 from tests.test_rooms import *  # noqa: F403

@@ -32,5 +32,8 @@ async def chatroom(request: Request, room_id: RoomId, chat: ChatDep) -> HTMLResp
             "max_message_bytes": chat.settings.max_message_bytes,
             "history_replay": chat.settings.history_replay,
             "tokens": chat.settings.access.tokens,
+            # The page paces its sends to stay within the server's token bucket (0: no limit).
+            "rate_limit": chat.settings.rate_limit if chat.settings.rate_limited else 0,
+            "rate_burst": chat.settings.rate_burst,
         },
     )

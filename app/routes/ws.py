@@ -11,8 +11,9 @@ from fastapi import APIRouter, WebSocket
 
 from app import auth
 from app.chat import Chat, get_chat
+from app.client_frames import BadFrame, parse_send
 from app.connection import SEND_MANY, Connection
-from app.frames import HISTORY_END, JSON_SUBPROTOCOL, history_frame
+from app.frames import JSON_SUBPROTOCOL, V2_SUBPROTOCOL, history_end_frame, history_frame
 from app.origin import origin_allowed
 from app.ratelimit import TokenBucket
 from app.rooms import is_valid_room_id
@@ -23,8 +24,8 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 UNSUPPORTED_DATA = 1003
-INVALID_DATA = 1007
 POLICY_VIOLATION = 1008
+INVALID_DATA = 1007
 MESSAGE_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
 
@@ -101,8 +102,9 @@ async def _serve(
     if send_many is not None:
         # app.protocol's bound on the replies to a client's control frames (pongs).
         send_many["max_buffered"] = chat.settings.send_queue_bytes
-    json = JSON_SUBPROTOCOL in websocket.scope.get("subprotocols", ())
-    await websocket.accept(subprotocol=JSON_SUBPROTOCOL if json else None)
+    protocol = _subprotocol(websocket.scope.get("subprotocols", ()))
+    json = protocol is not None
+    await websocket.accept(subprotocol=protocol)
     try:
         identity = auth.caller(token, chat.settings.access)
         auth.check_room(identity, room_id, chat.settings.access)
@@ -126,8 +128,9 @@ async def _serve(
     expiry = _close_at_expiry(conn, identity)
     try:
         await chat.join(conn)
-        if await _replay(chat, conn, since):
-            await _read(websocket, conn, chat)
+        v2 = protocol == V2_SUBPROTOCOL
+        if await _replay(chat, conn, since, v2=v2):
+            await _read(websocket, conn, chat, v2=v2)
     finally:
         if expiry is not None:
             expiry.cancel()
@@ -150,7 +153,15 @@ def _close_at_expiry(
     return asyncio.get_running_loop().call_later(delay, expire)
 
 
-async def _replay(chat: Chat, conn: Connection, since: int | None) -> bool:
+def _subprotocol(offered: list[str]) -> str | None:
+    """`chat.v2.json` if the client offers it, else `chat.v1.json` if offered, else plain text."""
+    for protocol in (V2_SUBPROTOCOL, JSON_SUBPROTOCOL):
+        if protocol in offered:
+            return protocol
+    return None
+
+
+async def _replay(chat: Chat, conn: Connection, since: int | None, *, v2: bool) -> bool:
     try:
         snapshot = await chat.store.snapshot(
             conn.room_id, since=since, last=chat.settings.history_replay
@@ -169,12 +180,12 @@ async def _replay(chat: Chat, conn: Connection, since: int | None) -> bool:
         for m in snapshot.messages
     ]
     if conn.json:
-        history.append(HISTORY_END)
+        history.append(history_end_frame(v2=v2, complete=snapshot.complete))
     conn.start(history, snapshot.cutoff)
     return True
 
 
-async def _read(websocket: WebSocket, conn: Connection, chat: Chat) -> None:
+async def _read(websocket: WebSocket, conn: Connection, chat: Chat, *, v2: bool) -> None:
     """Read the client's frames and queue them for the writer, never waiting for a commit."""
     settings = chat.settings
     max_bytes = settings.max_message_bytes
@@ -185,7 +196,7 @@ async def _read(websocket: WebSocket, conn: Connection, chat: Chat) -> None:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             if message.get("code") == MESSAGE_TOO_BIG and conn.close_code is None:
-                # The protocol itself refused the frame (its size limit is the setting's).
+                # The protocol itself refused the frame (its size limit follows the setting's).
                 log.info(
                     "closed a client of room %r with 1009: message over %d bytes",
                     conn.room_id,
@@ -197,11 +208,18 @@ async def _read(websocket: WebSocket, conn: Connection, chat: Chat) -> None:
             # so not stored (the drain ends in bounded time however fast clients send).
             continue
         text = message.get("text")
+        key = None
         if text is None:
             _reject(conn, UNSUPPORTED_DATA, "binary frames are not accepted")
-        elif len(text) > max_bytes or (
-            len(text) * 4 > max_bytes and len(text.encode()) > max_bytes
-        ):
+            continue
+        if v2:
+            try:
+                send = parse_send(text)
+            except BadFrame as exc:
+                _reject(conn, INVALID_DATA, f"not a send frame: {exc}")
+                continue
+            text, key = send.text, send.key
+        if len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes):
             _reject(conn, MESSAGE_TOO_BIG, f"message over {max_bytes} bytes")
         elif not text or text.isspace():
             continue
@@ -211,7 +229,7 @@ async def _read(websocket: WebSocket, conn: Connection, chat: Chat) -> None:
         elif bucket is not None and not bucket.take():
             _reject(conn, POLICY_VIOLATION, "rate limit exceeded")
         else:
-            await chat.writer.submit(conn.room_id, text, conn)
+            await chat.writer.submit(conn.room_id, text, conn, key=key)
 
 
 def _reject(conn: Connection, code: int, reason: str) -> None:

@@ -1,10 +1,14 @@
 // The chat room page: the backlog, live messages, paging back, and reconnecting with ?since=
-// so that a reader neither misses nor repeats a message. This entry module wires the parts,
-// each a module with one job, and keeps the rules of joining and resuming a room.
+// so that a reader neither misses nor repeats a message; what the reader types goes through
+// the outbox, so that each message is stored exactly once whatever drops in between. This
+// entry module wires the parts, each a module with one job, and keeps the rules of joining
+// and resuming a room.
 import { createComposer } from "./composer.js";
 import { createIdentity } from "./identity.js";
 import { createMessageList } from "./message-list.js";
+import { createOutbox } from "./outbox.js";
 import { rememberedOwnIds } from "./own-ids.js";
+import { createPacer } from "./pacer.js";
 import { createPaging } from "./paging.js";
 import { reconnectingSocket } from "./socket.js";
 import { createNote, createStatus } from "./status.js";
@@ -19,6 +23,8 @@ const CLOSE_NOTES = {
   1013: "The connection fell behind; reconnecting.",
 };
 const LASTING_NOTES = new Set([1008, 1009]);
+const GAP_PAGE = 1000; // the REST API's largest page
+const encoder = new TextEncoder();
 
 const $ = (id) => document.getElementById(id);
 const roomId = $("room-id").textContent;
@@ -31,11 +37,21 @@ const identity = createIdentity({
   input: $("nameInput"),
   button: $("nameButton"),
 });
+const maxBytes = Number(form.dataset.maxBytes);
+const pacer = createPacer({
+  rate: Number(form.dataset.rateLimit),
+  burst: Number(form.dataset.rateBurst),
+});
 const ownIds = rememberedOwnIds(roomId);
+const outbox = createOutbox(roomId);
 let joined = false; // the first replay is over: later connections resume with ?since=
-let replayed = []; // the replay of the current connection
-// Texts sent and not yet echoed back: after a drop, the resumed replay tells which arrived.
-let unconfirmed = [];
+let connection = 0; // which connection the frames below belong to
+let since = null; // the ?since= of the current connection
+let replayed = []; // the replay of the current connection, shown at its history_end
+let held = null; // live frames that wait while a gap in the replay is fetched
+let ready = false; // the replay is shown: what is typed now goes out at once
+let sent = new Set(); // keys sent on the current connection
+let pumpTimer = null;
 
 const status = createStatus($("status"));
 const note = createNote($("note"));
@@ -55,12 +71,12 @@ const composer = createComposer({
   input: $("messageText"),
   sendButton: $("sendButton"),
   sizeHint: $("sizeHint"),
-  maxBytes: Number(form.dataset.maxBytes),
+  maxBytes,
   onSend: send,
 });
 const socket = reconnectingSocket({
   url: socketUrl,
-  protocol: "chat.v1.json",
+  protocol: "chat.v2.json",
   onConnecting,
   onFrame,
   onClose,
@@ -70,45 +86,65 @@ const socket = reconnectingSocket({
 function socketUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const params = new URLSearchParams(identity.socketParams());
-  if (joined) params.set("since", String(messages.newestId ?? 0));
+  since = joined ? (messages.newestId ?? 0) : null;
+  if (since !== null) params.set("since", String(since));
   const query = params.toString();
   return `${scheme}//${location.host}/${encodeURIComponent(roomId)}${query ? `?${query}` : ""}`;
 }
 
 function onConnecting() {
+  connection += 1;
   replayed = [];
   if (!joined) messages.setBusy(true);
+  held = null;
+  ready = false;
+  sent = new Set();
+  pacer.reset();
   status.set("connecting", joined ? "reconnecting" : "connecting");
 }
 
 function onFrame(frame) {
-  if (frame.type === "message") onMessage(frame);
-  else if (frame.type === "history_end") onReplayEnd();
+  if (frame.type === "message") {
+    if (frame.history) replayed.push(frame);
+    else if (held !== null) held.push(frame);
+    else onLive(frame);
+  } else if (frame.type === "history_end") {
+    onReplayEnd(frame.complete !== false);
+  }
 }
 
-function onMessage(frame) {
-  if (!frame.history) {
-    if (frame.own) {
-      settle(frame.text);
-      ownIds.add(frame.id);
-    }
-    messages.append(frame, frame.own);
+function onLive(frame) {
+  if (!frame.own) {
+    messages.append(frame, false);
     return;
   }
-  // A message stored while this page was away may be one of its own unconfirmed sends.
-  const own = ownIds.has(frame.id) || (!messages.has(frame.id) && settle(frame.text));
-  if (own) ownIds.add(frame.id);
-  messages.append(frame, own);
-  replayed.push(frame);
+  ownIds.add(frame.id);
+  if (frame.key) {
+    outbox.remove(frame.key);
+    messages.confirm(frame);
+  } else {
+    messages.append(frame, true);
+  }
 }
 
-function settle(text) {
-  const index = unconfirmed.indexOf(text);
-  if (index >= 0) unconfirmed.splice(index, 1);
-  return index >= 0;
+function showReplay(frames) {
+  for (const frame of frames) messages.append(frame, frame.own || ownIds.has(frame.id));
 }
 
-function onReplayEnd() {
+async function onReplayEnd(complete) {
+  const current = connection;
+  if (!complete && since !== null) {
+    // The replay is the newest 1000 above `since`: what lies between comes over REST first.
+    held = [];
+    const gap = await fetchGap(since, replayed[0]?.id);
+    if (current !== connection) return; // that connection is gone; the next one resumes
+    if (gap === null) {
+      socket.reconnect();
+      return;
+    }
+    showReplay(gap);
+  }
+  showReplay(replayed);
   if (!joined) {
     joined = true;
     messages.setBusy(false);
@@ -116,29 +152,84 @@ function onReplayEnd() {
     if (replayed.length < replaySize) paging.showBeginning();
     else paging.offerEarlier();
     messages.scrollToBottom();
-  } else {
-    restoreUnsent();
   }
+  replayed = [];
+  const waiting = held ?? [];
+  held = null;
+  for (const frame of waiting) onLive(frame);
   socket.settled();
   status.set("connected", "connected");
   if (!note.lasting) note.hide();
-  composer.setConnected(true);
+  ready = true;
+  sendOutbox();
 }
 
-// Sends the server never stored (the replay did not bring them back) return to the input.
-function restoreUnsent() {
-  if (unconfirmed.length === 0) return;
-  composer.restore(unconfirmed[0]);
-  unconfirmed = [];
-  note.show("A message was not delivered; it is back in the box: press Enter to send it again.");
+// Every message above `after` and below `before`, oldest first; null when it failed.
+async function fetchGap(after, before) {
+  const found = [];
+  let cursor = after;
+  try {
+    for (;;) {
+      const query = new URLSearchParams({ after: String(cursor), limit: String(GAP_PAGE) });
+      if (before !== undefined) query.set("before", String(before));
+      const response = await fetch(`/rooms/${encodeURIComponent(roomId)}/messages?${query}`);
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const page = await response.json();
+      found.push(...page);
+      if (page.length < GAP_PAGE) return found;
+      cursor = page[page.length - 1].id;
+    }
+  } catch (error) {
+    note.show(`Missed messages could not be loaded (${error.message}); reconnecting.`);
+    return null;
+  }
+}
+
+// In the order typed, at the pace the server allows; an item the server would refuse for its
+// size goes back into the box.
+function sendOutbox() {
+  clearTimeout(pumpTimer);
+  pumpTimer = null;
+  if (!ready) return;
+  for (const item of outbox.items) {
+    if (sent.has(item.key)) continue;
+    if (!fits(item.text)) {
+      takeBack(item);
+      continue;
+    }
+    const wait = pacer.take();
+    if (wait > 0) {
+      pumpTimer = setTimeout(sendOutbox, wait);
+      return;
+    }
+    sent.add(item.key);
+    socket.send(JSON.stringify({ type: "send", text: item.text, key: item.key }));
+  }
+}
+
+function fits(text) {
+  return encoder.encode(text).length <= maxBytes;
+}
+
+function takeBack(item) {
+  outbox.remove(item.key);
+  messages.dropPending(item.key);
+  composer.restore(item.text);
+  note.show(
+    `A message is over the limit of ${maxBytes} bytes and was not sent; it is back in the box.`,
+    true,
+  );
 }
 
 function onClose(code, delay, reason) {
+  clearTimeout(pumpTimer);
+  pumpTimer = null;
   messages.setBusy(false);
-  composer.setConnected(false);
+  ready = false;
   const refusal = identity.refusal(code, reason);
   if (refusal !== null) {
     socket.stop(); // retrying would be refused again: say why instead
+    composer.disable();
     note.show(refusal, true);
     status.set("refused", "no access");
     return;
@@ -147,11 +238,14 @@ function onClose(code, delay, reason) {
   status.set("disconnected", `disconnected, retrying in ${Math.ceil(delay / 1000)} s`);
 }
 
+// Shown at once as pending; sent now if connected, else on the next connection.
 function send(text) {
-  socket.send(text);
-  unconfirmed.push(text);
+  const item = outbox.add(text);
+  messages.addPending(item);
+  sendOutbox();
   if (note.lasting) note.hide();
 }
 
 identity.onRename(() => socket.restart());
+for (const item of outbox.items) messages.addPending(item);
 socket.start();

@@ -1,7 +1,8 @@
 // The list of messages in #messages: each id shown once, text and author only ever as
-// textContent. The
-// reader's scroll position is theirs: new messages follow only at the bottom (else a "new
-// messages" button counts them), and a page of older ones leaves the view where it was.
+// textContent. The reader's scroll position is theirs: new messages follow only at the bottom
+// (else a "new messages" button counts them), and a page of older ones leaves the view where it
+// was. A message typed here shows at once as pending, and its own copy takes its place when it
+// comes.
 import { timeElement } from "./time.js";
 
 const NEAR_BOTTOM_PX = 48;
@@ -11,6 +12,7 @@ export function createMessageList({ list, scroller, jump }) {
   let newestId = null; // the resume cursor for ?since=
   let oldestId = null; // the cursor for before=
   let unread = 0;
+  const pending = new Map(); // key -> the li of a message typed and not yet confirmed
 
   function render(message, own) {
     const item = document.createElement("li");
@@ -43,13 +45,17 @@ export function createMessageList({ list, scroller, jump }) {
     markRead();
   }
 
-  function append(message, own) {
-    if (seen.has(message.id)) return;
+  function note(message) {
     seen.add(message.id);
-    const follow = own || atBottom();
-    list.append(render(message, own));
     newestId = newestId === null ? message.id : Math.max(newestId, message.id);
     if (oldestId === null) oldestId = message.id;
+  }
+
+  function append(message, own) {
+    if (seen.has(message.id)) return;
+    note(message);
+    const follow = own || atBottom();
+    addAbovePending(render(message, own));
     if (follow) {
       scrollToBottom();
     } else {
@@ -57,6 +63,60 @@ export function createMessageList({ list, scroller, jump }) {
       jump.textContent = `${unread} new message${unread === 1 ? "" : "s"} ↓`;
       jump.hidden = false;
     }
+  }
+
+  // Pending items stay at the bottom, in the order typed, until the server gives them an id.
+  function addAbovePending(element) {
+    const firstPending = list.querySelector(":scope > li.pending");
+    if (firstPending) list.insertBefore(element, firstPending);
+    else list.append(element);
+  }
+
+  function addPending({ key, text: typed }) {
+    if (pending.has(key)) return;
+    const item = document.createElement("li");
+    item.className = "message own pending";
+    item.dataset.key = key;
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = typed;
+    const state = document.createElement("span");
+    state.className = "state";
+    state.textContent = "sending…";
+    item.append(text, state);
+    pending.set(key, item);
+    list.append(item);
+    scrollToBottom();
+  }
+
+  // The own copy of a keyed message: it takes the pending item's place; if the message is
+  // shown already (a replay brought it before the retry's answer), the pending item goes.
+  function confirm(message) {
+    const item = pending.get(message.key);
+    pending.delete(message.key);
+    const shown = list.querySelector(`li.message[data-id="${message.id}"]`);
+    if (shown) {
+      shown.classList.add("own");
+      item?.remove();
+    } else if (item) {
+      // In its place when it is the first pending one (the usual case: answers come in the
+      // order sent); else just above the pending ones, so that shown ids stay in order.
+      note(message);
+      const confirmed = render(message, true);
+      item.replaceWith(confirmed);
+      const firstPending = list.querySelector(":scope > li.pending");
+      if (firstPending && firstPending.compareDocumentPosition(confirmed) & Node.DOCUMENT_POSITION_FOLLOWING) {
+        list.insertBefore(confirmed, firstPending);
+      }
+    } else {
+      append(message, true);
+    }
+  }
+
+  // A pending item taken back into the box (the server refused it).
+  function dropPending(key) {
+    pending.get(key)?.remove();
+    pending.delete(key);
   }
 
   // Older messages go on top.
@@ -83,7 +143,7 @@ export function createMessageList({ list, scroller, jump }) {
     const divider = document.createElement("li");
     divider.className = "divider";
     divider.textContent = "New messages";
-    list.append(divider);
+    addAbovePending(divider);
   }
 
   // While the backlog streams in, screen readers hold back their announcements of the list.
@@ -106,6 +166,9 @@ export function createMessageList({ list, scroller, jump }) {
       return oldestId;
     },
     append,
+    addPending,
+    confirm,
+    dropPending,
     prepend,
     keepingView,
     addDivider,

@@ -40,6 +40,10 @@ export function reconnectingSocket({ url, protocol, onConnecting, onFrame, onClo
     send(text) {
       socket.send(text);
     },
+    // Drop this connection and make a new one (after the usual backoff).
+    reconnect() {
+      socket?.close();
+    },
     // The connection proved itself: the next drop starts the backoff from the beginning.
     settled() {
       attempt = 0;
