@@ -1,15 +1,19 @@
 """The ASGI application: `create_app(settings)` and the lifespan that builds and closes it all."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
 
+from app import metrics
 from app.broker import make_broker
 from app.chat import Chat
 from app.db import create_engine
 from app.hub import Hub
+from app.routes import metrics as metrics_route
 from app.routes import pages, router
 from app.routes.access import document_access
 from app.schema import prepare_schema
@@ -35,13 +39,14 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
         try:
             await prepare_schema(engine, auto_migrate=settings.auto_migrate)
             store = store_factory(engine)
-            hub = Hub()
+            hub = Hub(probe_fanout=settings.metrics)
             broker = make_broker(settings.redis_url, channel_prefix=settings.redis_channel_prefix)
             writer = Writer(store, broker.publish, batch_max=settings.write_batch)
             chat = Chat(settings, store, writer, hub, broker)
             await broker.start(hub.deliver, hub.lost)
             writer.start()
             app.state.chat = chat
+            sampling = _start_metrics(app, chat) if settings.metrics else None
             restore_signals = drain_before_exit(chat.drain)
             log.info("chat ready on %s", engine.url.render_as_string(hide_password=True))
             try:
@@ -51,6 +56,9 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
                 await chat.drain()
                 await writer.stop()
                 await broker.close()
+                if sampling is not None:
+                    sampling.cancel()
+                metrics.process_ended()
         finally:
             await engine.dispose()
 
@@ -63,8 +71,20 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
     app.add_middleware(SecurityHeaders)
     app.include_router(router)
     document_access(app, settings.access)
+    if settings.metrics:
+        app.include_router(metrics_route.router)
+        Instrumentator(should_group_status_codes=False).add(metrics.HTTP).instrument(app)
     app.mount("/static", pages.static_files, name="static")
     return app
+
+
+def _start_metrics(app: FastAPI, chat: Chat) -> asyncio.Task[None] | None:
+    """Gauges are sampled at scrape time; with several processes also every second, since a
+    scrape may reach another process."""
+    app.state.sampler = sampler = metrics.Sampler(chat)
+    if not metrics.multiprocess_dir():
+        return None
+    return asyncio.create_task(sampler.every(metrics.SAMPLE_EVERY), name="metrics-sampler")
 
 
 app = create_app()

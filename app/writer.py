@@ -15,10 +15,12 @@ Promises:
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from app import metrics
 from app.messages import StoredMessage
 from app.store import NewMessage, Store
 
@@ -50,6 +52,7 @@ class Writer:
         self._queue: asyncio.Queue[tuple[NewMessage, Sender]] = asyncio.Queue(queue_max)
         self._task: asyncio.Task[None] | None = None
         self._in_flight = 0
+        self._began = 0.0  # when the current batch's commit began (for its metrics)
 
     @property
     def queued(self) -> int:
@@ -97,17 +100,20 @@ class Writer:
     async def _commit(self, batch: list[tuple[NewMessage, Sender]]) -> None:
         if not batch:
             return
+        self._began = time.monotonic()
         try:
             # The store hands the batch on after its commit (and, on PostgreSQL, before it
             # unlocks the batch's rooms, so that processes publish a room in id order).
             written = await self._store.insert([m for m, _ in batch], then=self._hand_on)
         except Exception as exc:
+            metrics.COMMIT_FAILURES.inc()
             senders = {id(s): s for _, s in batch}.values()
             log.error(
                 "commit of %d message(s) failed, closing their %d sender(s) with 1011: %s",
                 len(batch),
                 len(senders),
                 _one_line(exc),
+                extra={"messages": len(batch), "senders": len(senders), "code": 1011},
             )
             for sender in senders:
                 sender.write_failed()
@@ -116,6 +122,7 @@ class Writer:
             batch[position][1].answer_retry(message)
 
     async def _hand_on(self, stored: list[StoredMessage]) -> None:
+        metrics.committed(len(stored), self._began, stored[0].created_at.timestamp())
         # Committed is committed: a fan-out failure must not read as a failed commit.
         try:
             await self._publish(stored)
