@@ -21,6 +21,7 @@ EXPLICIT = {
     "database_url": ["not a url"],
     "redis_url": ["http://127.0.0.1:6379"],
     "port": ["twelve"],  # not a number at all
+    "public_rooms": ["lobby, not a room!"],
 }
 
 
@@ -33,7 +34,7 @@ def bad_values(name: str) -> list[str]:
             if hasattr(rule, attr):
                 values.append(str(getattr(rule, attr) + outside))
         if getattr(rule, "min_length", 0):
-            values.append("")
+            values.append("x" * (rule.min_length - 1))
     if getattr(field.annotation, "__origin__", None) is Literal or field.annotation is bool:
         values.append("nonsense")
     return values
