@@ -162,6 +162,8 @@ def settings_error(error: ValidationError) -> str:
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else ""
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "too_short":  # a secret's length reads as "items" in pydantic's words
+            message = f"should have at least {item.get('ctx', {}).get('min_length')} characters"
         shown = "" if any(h in field for h in _HIDDEN) else f"={item.get('input')!s}"
         problems.append(f"{variable(field)}{shown}: {message}")
     return "bad setting: " + "; ".join(problems)
