@@ -5,17 +5,18 @@ import asyncio
 import logging
 import logging.config
 import os
+import shutil
 import signal
 import sys
+import tempfile
 
 import uvicorn
+from pydantic import ValidationError
 
-from app import sqlite_guard, token_command
+from app import token_command
 from app.client_frames import max_frame_bytes
-from app.db import create_engine, is_sqlite
 from app.logs import log_config
-from app.schema import SchemaNotReady, prepare_schema
-from app.settings import Settings
+from app.settings import Settings, bounds, settings_error, variable
 
 log = logging.getLogger("app")
 
@@ -23,7 +24,7 @@ APP = "app.main:app"  # what uvicorn serves
 
 
 def _settings_help() -> str:
-    lines = ["settings (environment variables, flags override the first four):"]
+    lines = ["settings (environment variables; --host, --port and --log-level override theirs):"]
     for name, field in Settings.model_fields.items():
         default = field.default
         shown = (
@@ -31,7 +32,11 @@ def _settings_help() -> str:
             if default is None
             else str(int(default) if isinstance(default, bool) else default)
         )
-        lines.append(f"  CHAT_{name.upper():<26} {field.description} (default: {shown})")
+        limits = bounds(field)
+        lines.append(
+            f"  {variable(name):<28} {field.description} "
+            f"(default: {shown}{'; ' + limits if limits else ''})"
+        )
     return "\n".join(lines)
 
 
@@ -51,7 +56,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _schema_problem(settings: Settings) -> str | None:
+    """Migrate (or check) the schema; what is wrong with it, if anything. Imported here: a
+    start refused for its settings does not wait for alembic's import."""
+    from app.schema import SchemaNotReady
+
+    try:
+        asyncio.run(_check_schema(settings))
+    except SchemaNotReady as exc:
+        return str(exc)
+    return None
+
+
 async def _check_schema(settings: Settings) -> None:
+    from app.db import create_engine
+    from app.schema import prepare_schema
+
     engine = create_engine(
         settings.database_url,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
@@ -64,6 +84,8 @@ async def _check_schema(settings: Settings) -> None:
 
 
 def _workers_problem(settings: Settings) -> str | None:
+    from app.db import is_sqlite
+
     if not settings.redis_url:
         return "needs CHAT_REDIS_URL: without Redis each process would only see its own clients"
     if is_sqlite(settings.database_url):
@@ -90,40 +112,68 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in {"host": args.host, "port": args.port, "log_level": args.log_level}.items()
         if v is not None
     }
-    settings = Settings(**overrides)
-    logging.config.dictConfig(log_config(settings.log_level))
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        # No traceback: one line that names the variable to fix.
+        logging.config.dictConfig(log_config("info", os.environ.get("CHAT_LOG_FORMAT", "text")))
+        log.error("%s", settings_error(exc))
+        return 2
+    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
     if args.workers > 1 and (problem := _workers_problem(settings)):
         log.error("--workers %d %s", args.workers, problem)
         return 2
     # Migrate (or check) once, before any worker starts, so that one line says what is wrong.
+    from app import sqlite_guard  # imported here, as the schema's modules are
+
     try:
         sqlite_guard.claim(settings.database_url)  # held on by the server in this process
-        asyncio.run(_check_schema(settings))
-    except (SchemaNotReady, sqlite_guard.AlreadyServed) as exc:
+    except sqlite_guard.AlreadyServed as exc:
         log.error("%s", exc)
+        return 1
+    if problem := _schema_problem(settings):
+        log.error("%s", problem)
         return 1
     for name, value in overrides.items():
         os.environ[f"CHAT_{name.upper()}"] = str(value)
     if args.workers > 1:
         os.environ["CHAT_AUTO_MIGRATE"] = "0"  # done above: workers must not race to migrate
+    metrics_dir = _shared_metrics_dir() if args.workers > 1 and settings.metrics else None
     # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown: let that end in exit 0.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
-    uvicorn.run(
-        APP,
-        host=settings.host,
-        port=settings.port,
-        workers=args.workers if args.workers > 1 else None,
-        ws="app.protocol:ChatWebSocketProtocol",
-        ws_max_size=max_frame_bytes(settings.max_message_bytes),
-        ws_per_message_deflate=False,
-        log_config=log_config(settings.log_level),
-        log_level=settings.log_level.lower(),
-        # After the drain (app/shutdown.py, at most 7 s) every socket is closed: uvicorn's own
-        # shutdown has little left to wait for, and the exit comes within the contract's 10 s.
-        timeout_graceful_shutdown=2,
-    )
+    try:
+        uvicorn.run(
+            APP,
+            host=settings.host,
+            port=settings.port,
+            workers=args.workers if args.workers > 1 else None,
+            ws="app.protocol:ChatWebSocketProtocol",
+            ws_max_size=max_frame_bytes(settings.max_message_bytes),
+            ws_per_message_deflate=False,
+            log_config=log_config(settings.log_level, settings.log_format),
+            log_level=settings.log_level.lower(),
+            # After the drain (app/shutdown.py, at most 7 s) every socket is closed: uvicorn's
+            # own shutdown has little left to wait for, and the exit comes within 10 s.
+            timeout_graceful_shutdown=2,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _shared_metrics_dir() -> str | None:
+    """Workers write their metrics to files in a fresh directory, so that any of them answers
+    `/metrics` for all (prometheus-client's multiprocess mode). An operator's own directory is
+    kept (and not removed)."""
+    from app.metrics import MULTIPROC_DIR
+
+    if os.environ.get(MULTIPROC_DIR):
+        return None
+    path = tempfile.mkdtemp(prefix="chat-metrics-")
+    os.environ[MULTIPROC_DIR] = path
+    return path
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ class Chat:
             "drained: %d queued message(s) committed, %d client(s) closed with 1001",
             queued,
             connections,
+            extra={"messages": queued, "clients": connections, "code": GOING_AWAY},
         )
 
 

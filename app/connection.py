@@ -27,10 +27,12 @@ import os
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 
+from app import metrics
 from app.frames import Frame, own_copy_frame
 from app.messages import StoredMessage
 
 log = logging.getLogger(__name__)
+_TALLY = metrics.TALLY
 
 SendFrame = Callable[[Frame], Awaitable[None]]
 SendClose = Callable[[int, str], Awaitable[None]]
@@ -56,6 +58,7 @@ class Connection:
         "_hurried",
         "_limit",
         "_max_bytes",
+        "_probe",
         "_send",
         "_send_close",
         "_send_many",
@@ -109,6 +112,7 @@ class Connection:
         self.close_reason = ""
         self.is_closed = False
         self._closed: asyncio.Future[None] | None = None  # made when someone waits
+        self._probe: metrics.FanoutProbe | None = None
 
     @property
     def queued(self) -> int:
@@ -128,7 +132,11 @@ class Connection:
         if self._bytes and (
             len(self._frames) >= self._limit or self._bytes + size > self._max_bytes
         ):
-            log.warning("closing a client of room %r with 1013: it stopped reading", self.room_id)
+            log.warning(
+                "closing a client of room %r with 1013: it stopped reading",
+                self.room_id,
+                extra={"room": self.room_id, "code": TOO_SLOW},
+            )
             self.close(TOO_SLOW, "too slow to read")
             return
         self._frames.append((message_id, frame))
@@ -164,6 +172,7 @@ class Connection:
         """Close with `code`; a later call without `flush` hurries a flushing close along."""
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
+            metrics.closed(code)
         elif flush or self._hurried:
             return
         if not flush:
@@ -177,6 +186,12 @@ class Connection:
             # Nobody is sending: start what sends the close (still joining: only the close).
             closing = self._run([]) if self._started else self._close_now()
             self._task = asyncio.create_task(closing, name=f"close-{self.token}")
+
+    def watch(self, probe: metrics.FanoutProbe) -> None:
+        """Tell `probe` when the frame just pushed has been written (or never will be)."""
+        if self.close_code is None:
+            probe.remaining += 1
+            self._probe = probe
 
     async def wait_closed(self) -> None:
         if self.is_closed:
@@ -199,7 +214,7 @@ class Connection:
             for frame in history:
                 if self._hurried:
                     break
-                await self._sending_to_peer(frame)
+                await self._sending_to_peer(frame, len(frame.get("texts", ())) or 1)
             await self._drain()
         except asyncio.CancelledError:
             if self.close_code is None:
@@ -229,20 +244,25 @@ class Connection:
                     chunk, size = _take_chunk(frames)
                 texts = [f["text"] for i, f in chunk if i > self._cutoff]
                 if texts:
-                    await self._sending_to_peer(_many(texts))
+                    await self._sending_to_peer(_many(texts), len(texts))
+                if self._probe is not None:
+                    self._probe_passed(chunk[-1][0])
             else:
                 message_id, frame = frames.popleft()
                 size = frame_bytes(frame)
                 if message_id > self._cutoff:
                     await self._sending_to_peer(frame)
+                if self._probe is not None:
+                    self._probe_passed(message_id)
             if not self._hurried:
                 self._bytes -= size
         self._frames = None  # empty, and nothing ran since the loop saw it so
 
-    async def _sending_to_peer(self, frame: Frame) -> None:
+    async def _sending_to_peer(self, frame: Frame, frames: int = 1) -> None:
         self._sending = True  # a close that cannot wait may cancel us here
         await self._send(frame)
         self._sending = False
+        _TALLY.frames_sent += frames
 
     async def _close_now(self) -> None:
         assert self.close_code is not None
@@ -250,8 +270,17 @@ class Connection:
             await self._send_close(self.close_code, self.close_reason)
         self._set_closed()
 
+    def _probe_passed(self, message_id: int) -> None:
+        probe = self._probe
+        if probe is not None and message_id >= probe.message_id:
+            self._probe = None
+            probe.passed()
+
     def _set_closed(self) -> None:
         self.is_closed = True
+        if self._probe is not None:
+            self._probe, probe = None, self._probe
+            probe.dropped()
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
 

@@ -9,21 +9,28 @@ Promises of `deliver` (called by the broker, in id order per room):
 
 import asyncio
 import logging
+import time
 
 from app.connection import Connection
 from app.frames import BroadcastFrames
 from app.messages import StoredMessage
+from app.metrics import FanoutProbe
 
 log = logging.getLogger(__name__)
 
 RESUME = 1012
 RESUME_REASON = "service restart: reconnect with ?since="
+PROBE_EVERY = 0.05  # s: enough samples for a histogram, too few to cost the fan-out anything
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, *, probe_fanout: bool = False) -> None:
         self._rooms: dict[str, dict[Connection, None]] = {}
         self.closing = False
+        # Times one message's fan-out at a time, at most every PROBE_EVERY s (see FanoutProbe).
+        self._probe: FanoutProbe | None = None
+        self._probing = probe_fanout
+        self._next_probe = 0.0
 
     @property
     def connections(self) -> int:
@@ -66,6 +73,17 @@ class Hub:
             else:
                 frame = frames.for_client(json=json)
             conn.push(message.id, frame)
+        if self._probing:
+            self._maybe_probe(message.id, members)
+
+    def _maybe_probe(self, message_id: int, members: dict[Connection, None]) -> None:
+        now = time.monotonic()
+        if now < self._next_probe or not (self._probe is None or self._probe.finished(now)):
+            return
+        self._probe = probe = FanoutProbe(message_id, now)
+        self._next_probe = now + PROBE_EVERY
+        for conn in members:
+            conn.watch(probe)
 
     def close_all(self, code: int, reason: str = "", *, flush: bool = True) -> list[Connection]:
         conns = [conn for members in self._rooms.values() for conn in members]
@@ -81,7 +99,11 @@ class Hub:
         if not conns or await _all_closed(conns, grace):
             return
         slow = [conn for conn in conns if not conn.is_closed]
-        log.warning("%d client(s) did not read their last frames in time: closing now", len(slow))
+        log.warning(
+            "%d client(s) did not read their last frames in time: closing now",
+            len(slow),
+            extra={"clients": len(slow), "code": code},
+        )
         for conn in slow:
             conn.close(code, reason)
         await _all_closed(slow, 1.0)
@@ -101,6 +123,7 @@ class Hub:
                 "closed %d client(s)%s with 1012: live messages may have been missed",
                 len(conns),
                 "" if room_id is None else f" of room {room_id!r}",
+                extra={"clients": len(conns), "code": 1012},
             )
 
 

@@ -1,16 +1,19 @@
 """The ASGI application: `create_app(settings)` and the lifespan that builds and closes it all."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
 
-from app import sqlite_guard
+from app import metrics, sqlite_guard
 from app.broker import make_broker
 from app.chat import Chat
 from app.db import create_engine
 from app.hub import Hub
+from app.routes import metrics as metrics_route
 from app.routes import pages, router
 from app.routes.access import document_access
 from app.schema import prepare_schema
@@ -37,7 +40,7 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
             sqlite_guard.claim(settings.database_url)
             await prepare_schema(engine, auto_migrate=settings.auto_migrate)
             store = store_factory(engine)
-            hub = Hub()
+            hub = Hub(probe_fanout=settings.metrics)
             broker = make_broker(settings.redis_url, channel_prefix=settings.redis_channel_prefix)
             writer = Writer(
                 store, broker.publish, batch_max=settings.write_batch, chained=broker.chained
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
             await broker.start(hub.deliver, hub.lost, store.between)
             writer.start()
             app.state.chat = chat
+            sampling = _start_metrics(app, chat) if settings.metrics else None
             restore_signals = drain_before_exit(chat.drain)
             log.info("chat ready on %s", engine.url.render_as_string(hide_password=True))
             try:
@@ -55,6 +59,9 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
                 await chat.drain()
                 await writer.stop(grace=0.5)
                 await broker.close()
+                if sampling is not None:
+                    sampling.cancel()
+                metrics.process_ended()
         finally:
             await engine.dispose()
 
@@ -67,8 +74,20 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
     app.add_middleware(SecurityHeaders)
     app.include_router(router)
     document_access(app, settings.access)
+    if settings.metrics:
+        app.include_router(metrics_route.router)
+        Instrumentator(should_group_status_codes=False).add(metrics.HTTP).instrument(app)
     app.mount("/static", pages.static_files, name="static")
     return app
+
+
+def _start_metrics(app: FastAPI, chat: Chat) -> asyncio.Task[None] | None:
+    """Gauges are sampled at scrape time; with several processes also every second, since a
+    scrape may reach another process."""
+    app.state.sampler = sampler = metrics.Sampler(chat)
+    if not metrics.multiprocess_dir():
+        return None
+    return asyncio.create_task(sampler.every(metrics.SAMPLE_EVERY), name="metrics-sampler")
 
 
 app = create_app()

@@ -20,12 +20,14 @@ Promises:
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from app import metrics
 from app.messages import StoredMessage
 from app.store import ROOM_LOCK_WAIT, NewMessage, Store
 
@@ -121,6 +123,7 @@ class Writer:
         lost = await self._store_in_parts(batch)
         if not lost:
             return
+        metrics.COMMIT_FAILURES.inc()
         messages, error = sum(len(part) for part, _ in lost), lost[0][1]
         senders = {id(s): s for part, _ in lost for _, s in part}
         log.error(
@@ -128,6 +131,7 @@ class Writer:
             messages,
             len(senders),
             _one_line(error),
+            extra={"messages": messages, "senders": len(senders), "code": 1011},
         )
 
     async def _store_in_parts(self, batch: Batch) -> list[tuple[Batch, BaseException]]:
@@ -158,6 +162,7 @@ class Writer:
         of that room, in any process, is committed and published after this one.
         """
         committed = False
+        began = time.monotonic()
         try:
             async with self._store.locked(m.room_id for m, _ in batch) as tx:
                 if tx.refused:
@@ -169,7 +174,7 @@ class Writer:
                 await tx.commit()
                 committed = True
                 if written.stored:
-                    await self._hand_on(written.stored, previous)
+                    await self._hand_on(written.stored, previous, began)
         except Exception:
             if not committed:
                 raise
@@ -193,7 +198,10 @@ class Writer:
             sender.write_failed()
         return [(m, s) for m, s in batch if m.room_id not in rooms]
 
-    async def _hand_on(self, stored: list[StoredMessage], previous: Mapping[str, int]) -> None:
+    async def _hand_on(
+        self, stored: list[StoredMessage], previous: Mapping[str, int], began: float
+    ) -> None:
+        metrics.committed(len(stored), began, stored[0].created_at.timestamp())
         # Committed is committed: a fan-out failure must not read as a failed commit.
         try:
             await self._publish(stored, previous)

@@ -29,7 +29,7 @@ from bench.servers import PINNED, ROOT, Server, generate
 
 log = logging.getLogger("bench")
 
-KINDS = ("project", "naive", "ceiling", "memory", "tokens")
+KINDS = ("project", "naive", "ceiling", "memory", "tokens")  # the default; also metrics,nometrics
 Runs = dict[str, dict[str, list[dict[str, Any]]]]
 
 
@@ -38,7 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round (seconds)")
     parser.add_argument("--rounds", type=int, help="rounds of the room workloads")
     parser.add_argument(
-        "--kinds", help="servers to measure (default: all; with --quick all but memory)"
+        "--kinds",
+        help="servers to measure (default: all; with --quick all but memory); "
+        "metrics,nometrics: the project scraped every second vs CHAT_METRICS=0",
     )
     parser.add_argument("--workloads", default=",".join((*ROUND_WORKLOADS, "history", "idle")))
     parser.add_argument("--idle", type=int, help="idle connections to open (default 10,000)")

@@ -40,7 +40,7 @@ METRICS: dict[str, dict[str, Callable[[dict[str, Any]], float]]] = {
         "before p99 ms": lambda r: r["before_ms"]["p99"],
     },
 }
-KINDS = ("project", "naive", "ceiling", "memory", "tokens")
+KINDS = ("project", "naive", "ceiling", "memory", "tokens", "metrics", "nometrics")
 
 
 def _metrics(workload: str) -> dict[str, Callable[[dict[str, Any]], float]]:
@@ -126,6 +126,9 @@ def targets(runs: Runs, workloads: dict[str, Any]) -> list[dict[str, Any]]:
 
         return _ratio(per_reader("slow"), per_reader("noslow"))
 
+    def cpu_per_frame(kind: str, workload: str) -> float:
+        return _median(runs, kind, workload, lambda r: r["server_cpu"] / r["frames_per_s"])
+
     sizes = sorted(int(w.split("-")[1]) for w in workloads if w.startswith("history-"))
     newest_p50 = METRICS["history"]["newest p50 ms"]
     hist = [_median(runs, "project", f"history-{n}", newest_p50) for n in sizes]
@@ -174,6 +177,17 @@ def targets(runs: Runs, workloads: dict[str, Any]) -> list[dict[str, Any]]:
          versus("paced-many", "p50 ms", "project", "naive"), "<=", 2.0),
         ("paced many rooms p99, project / naive",
          versus("paced-many", "p99 ms", "project", "naive"), "<=", 1.5),
+        ("fan-out frames/s, metrics scraped every second / CHAT_METRICS=0",
+         versus("fanout", "frames/s", "metrics", "nometrics"), ">=", 0.97),
+        ("many rooms frames/s, metrics scraped every second / CHAT_METRICS=0",
+         versus("many", "frames/s", "metrics", "nometrics"), ">=", 0.97),
+        # The same cost as server CPU per frame: steadier than frames/s on a shared machine.
+        ("fan-out frames per server CPU second, metrics scraped / CHAT_METRICS=0",
+         _ratio(cpu_per_frame("nometrics", "fanout"), cpu_per_frame("metrics", "fanout")),
+         ">=", 0.97),
+        ("many rooms frames per server CPU second, metrics scraped / CHAT_METRICS=0",
+         _ratio(cpu_per_frame("nometrics", "many"), cpu_per_frame("metrics", "many")),
+         ">=", 0.97),
     ]
     # fmt: on
     return [

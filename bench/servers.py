@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,10 +34,17 @@ SERVER_CORE, GENERATOR_CORE = 0, 1
 COMMANDS: dict[str, list[str]] = {
     "project": ["-m", "app"],
     "tokens": ["-m", "app"],  # the project with CHAT_AUTH_SECRET set, every client with a token
+    # The cost of the metrics: the project scraped every second, and with CHAT_METRICS=0.
+    "metrics": ["-m", "app"],
+    "nometrics": ["-m", "app"],
     "memory": ["-m", "bench.memstore"],
     "naive": ["-m", "bench.baselines.naive"],
     "ceiling": ["-m", "bench.baselines.ceiling"],
 }
+
+
+ENV: dict[str, dict[str, str]] = {"nometrics": {"CHAT_METRICS": "0"}}
+SCRAPE_EVERY = {"metrics": 1.0}
 
 
 def _pin(core: int) -> Callable[[], None] | None:
@@ -60,6 +68,7 @@ class Server:
         self.database = database or workdir / f"{kind}-{self.port}.db"
         self.log_path = workdir / f"{kind}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._scraper: Scraper | None = None
 
     @property
     def pid(self) -> int:
@@ -79,9 +88,10 @@ class Server:
             "CHAT_RATE_LIMIT": "0",  # the default token bucket would close a flooding sender
             "CHAT_LOG_LEVEL": "warning",
             **({"CHAT_AUTH_SECRET": TOKEN_SECRET} if self.kind == "tokens" else {}),
+            **ENV.get(self.kind, {}),
         }
         command = [sys.executable, *COMMANDS.get(self.kind, ["-m", "bench.variant", self.kind])]
-        if self.kind != "project":
+        if command[1:] != ["-m", "app"]:
             command += ["--port", str(self.port)]
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -104,6 +114,8 @@ class Server:
                     f"{self.kind} server did not start:\n{self.log_path.read_text()}"
                 )
             time.sleep(0.05)
+        if self.kind in SCRAPE_EVERY:
+            self._scraper = Scraper(self.port, SCRAPE_EVERY[self.kind])
         return self
 
     def _ready(self) -> bool:
@@ -120,6 +132,9 @@ class Server:
 
     def stop(self) -> None:
         """SIGTERM (the project drains and exits), then SIGKILL if it takes over 15 s."""
+        if self._scraper is not None:
+            self._scraper.stop()
+            self._scraper = None
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -134,6 +149,36 @@ class Server:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+class Scraper:
+    """GET /metrics every `every` seconds from a thread, as Prometheus would."""
+
+    def __init__(self, port: int, every: float) -> None:
+        self.port = port
+        self.every = every
+        self.scrapes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"scrape-{port}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/metrics")
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"/metrics answered {response.status}")
+                self.scrapes += 1
+            except OSError as exc:
+                log.warning("scraping port %d failed: %s", self.port, exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        log.info("port %d scraped %d times", self.port, self.scrapes)
 
 
 def generate(

@@ -13,12 +13,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from tests.clients import closed_with, history, join, join_json, recv, recv_json
+from tests.metrics_support import scrape, value, wait_for_metric
 from tests.services import RedisServer, kill_subscribers
 from tests.support import ROOT, ServerProcess, unique_room
 
@@ -426,3 +428,59 @@ async def test_a_publish_delayed_past_its_timeout_leaves_no_hole(
     finally:
         a_server.stop()
         b_server.stop()
+
+
+def worker_of(ws: ClientConnection, pids: set[str]) -> str:
+    """The pid of the worker holding this client's socket."""
+    port = ws.local_address[1]
+    for pid in pids:
+        sockets = psutil.Process(int(pid)).net_connections()
+        if any(c.raddr and c.raddr.port == port for c in sockets):
+            return pid
+    raise AssertionError(f"no worker holds the connection from port {port}")
+
+
+@services
+async def test_workers_2_one_scrape_counts_the_connections_and_messages_of_both(
+    tmp_path: Path, services_env: dict[str, str]
+) -> None:
+    server = ServerProcess(
+        tmp_path,
+        services_env,
+        database_url=services_env["CHAT_DATABASE_URL"],
+        command=[sys.executable, "-m", "app", "--workers", "2"],
+    ).start()
+    room = unique_room()
+    clients: list[ClientConnection] = []
+    try:
+        pids = worker_pids(server, 2)
+        shared = {psutil.Process(int(pid)).environ()["PROMETHEUS_MULTIPROC_DIR"] for pid in pids}
+        assert len(shared) == 1
+        held: dict[str, list[ClientConnection]] = {pid: [] for pid in pids}
+        # Connect in bursts until each worker holds some of them (the kernel picks the worker).
+        while min(len(c) for c in held.values()) < 2:
+            assert len(clients) < 200, {pid: len(c) for pid, c in held.items()}
+            burst = await asyncio.gather(*(join(server.ws(room)).__aenter__() for _ in range(8)))
+            for ws in burst:
+                held[worker_of(ws, pids)].append(ws)
+            clients.extend(burst)
+        before = value(scrape(server), "chat_messages_stored_total")
+        for ws in (held_by[0] for held_by in held.values()):
+            await ws.send("counted")
+        total = len(clients)
+        # Each worker also samples itself every second: any worker's answer holds both.
+        for _ in range(6):
+            connections = await asyncio.to_thread(
+                wait_for_metric, server, "chat_connections", lambda v: v == total
+            )
+            assert connections == total
+        stored = await asyncio.to_thread(
+            wait_for_metric, server, "chat_messages_stored_total", lambda v: v == before + 2
+        )
+        assert stored == before + 2
+        assert value(scrape(server), "chat_broker_link_up", broker="redis") == 1
+    finally:
+        for ws in clients:
+            await ws.close()
+        server.stop()
+    assert not Path(shared.pop()).exists(), "the metrics directory outlived the server"

@@ -95,6 +95,11 @@ class RedisBroker:
         self._publish_failing = False
         self._failed_at = 0.0
 
+    @property
+    def link_up(self) -> bool:
+        """Whether the subscriber's link to Redis is up (for the metrics)."""
+        return self._up.is_set()
+
     def channel(self, room_id: str) -> str:
         return f"{self._prefix}:room:{room_id}"
 

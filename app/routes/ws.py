@@ -9,7 +9,7 @@ import time
 
 from fastapi import APIRouter, WebSocket
 
-from app import auth
+from app import auth, metrics
 from app.chat import Chat, get_chat
 from app.client_frames import BadFrame, parse_send
 from app.connection import SEND_MANY, Connection
@@ -28,6 +28,8 @@ POLICY_VIOLATION = 1008
 INVALID_DATA = 1007
 MESSAGE_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
+# Closes that uvicorn's protocol makes on its own: a frame over the size limit, bad UTF-8.
+PROTOCOL_CLOSES = (1007, MESSAGE_TOO_BIG)
 
 
 async def room_socket(websocket: WebSocket) -> None:
@@ -95,6 +97,7 @@ async def _serve(
             " (unset: this server's own pages only; behind a proxy, set it to the public origin)",
             room_id,
             websocket.headers.get("origin"),
+            extra={"room": room_id, "origin": websocket.headers.get("origin")},
         )
         await websocket.close(POLICY_VIOLATION)
         return
@@ -109,7 +112,14 @@ async def _serve(
         identity = auth.caller(token, chat.settings.access)
         auth.check_room(identity, room_id, chat.settings.access)
     except auth.Refused as refused:
-        log.info("closing a client of room %r with %d: %s", room_id, refused.code, refused.reason)
+        log.info(
+            "closing a client of room %r with %d: %s",
+            room_id,
+            refused.code,
+            refused.reason,
+            extra={"room": room_id, "code": refused.code},
+        )
+        metrics.closed(refused.code)
         await websocket.close(refused.code, refused.reason)
         return
     conn = Connection(
@@ -146,7 +156,11 @@ def _close_at_expiry(
     refused = auth.NotAuthenticated("token expired")
 
     def expire() -> None:
-        log.info("closing a client of room %r with 4401: token expired", conn.room_id)
+        log.info(
+            "closing a client of room %r with 4401: token expired",
+            conn.room_id,
+            extra={"room": conn.room_id, "code": refused.code},
+        )
         conn.close(refused.code, refused.reason)
 
     delay = max(0.0, identity.exp - time.time())
@@ -162,13 +176,17 @@ def _subprotocol(offered: list[str]) -> str | None:
 
 
 async def _replay(chat: Chat, conn: Connection, since: int | None, *, v2: bool) -> bool:
+    began = time.monotonic()
     try:
         snapshot = await chat.store.snapshot(
             conn.room_id, since=since, last=chat.settings.history_replay
         )
     except Exception as exc:
         log.error(
-            "closing a joiner of room %r with 1011: history unavailable: %s", conn.room_id, exc
+            "closing a joiner of room %r with 1011: history unavailable: %s",
+            conn.room_id,
+            exc,
+            extra={"room": conn.room_id, "code": INTERNAL_ERROR},
         )
         conn.close(INTERNAL_ERROR, "history unavailable")
         await conn.wait_closed()
@@ -182,6 +200,7 @@ async def _replay(chat: Chat, conn: Connection, since: int | None, *, v2: bool) 
     if conn.json:
         history.append(history_end_frame(v2=v2, complete=snapshot.complete))
     conn.start(history, snapshot.cutoff)
+    metrics.joined(began, len(snapshot.messages))
     return True
 
 
@@ -195,12 +214,15 @@ async def _read(websocket: WebSocket, conn: Connection, chat: Chat, *, v2: bool)
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
+            if message.get("code") in PROTOCOL_CLOSES and conn.close_code is None:
+                metrics.closed(message["code"])  # the protocol closed it, not the app
             if message.get("code") == MESSAGE_TOO_BIG and conn.close_code is None:
                 # The protocol itself refused the frame (its size limit follows the setting's).
                 log.info(
                     "closed a client of room %r with 1009: message over %d bytes",
                     conn.room_id,
                     max_bytes,
+                    extra={"room": conn.room_id, "code": MESSAGE_TOO_BIG},
                 )
             return
         if conn.close_code is not None or chat.hub.closing:
@@ -233,5 +255,11 @@ async def _read(websocket: WebSocket, conn: Connection, chat: Chat, *, v2: bool)
 
 
 def _reject(conn: Connection, code: int, reason: str) -> None:
-    log.info("closing a client of room %r with %d: %s", conn.room_id, code, reason)
+    log.info(
+        "closing a client of room %r with %d: %s",
+        conn.room_id,
+        code,
+        reason,
+        extra={"room": conn.room_id, "code": code},
+    )
     conn.close(code, reason, flush=True)
