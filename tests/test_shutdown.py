@@ -139,8 +139,10 @@ async def test_the_drain_ends_within_10_s_while_100_clients_keep_sending(start_s
 
     senders = [asyncio.create_task(keep_sending(n, ws)) for n, ws in enumerate(clients)]
     readers = [asyncio.create_task(read_echoes(ws)) for ws in clients]
-    await asyncio.sleep(2.0)
-    assert len(echoed) > 1000, "the clients are not sending"
+    deadline = time.monotonic() + 30
+    while len(echoed) <= 1000:  # the writer's queue is busy (however loaded the machine)
+        assert time.monotonic() < deadline, "the clients are not sending"
+        await asyncio.sleep(0.1)
     started = time.monotonic()
     srv.signal(signal.SIGTERM)
     try:
