@@ -1,0 +1,102 @@
+"""The search index's SQL: the writer's per-batch index statement (SQLite) and the search itself.
+
+The index is created and filled by migration 0004; on PostgreSQL a generated column keeps it in
+step by itself, on SQLite the writer adds each batch in the batch's own transaction (one
+statement per batch: a per-row trigger triples the cost of an insert, shared/MEASURED.md), and
+triggers take deleted messages out.
+"""
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, Text, bindparam, column, false, func, or_, select, table
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.messages import StoredMessage
+from app.models import Message
+from app.search import Term, fts5_query
+
+if TYPE_CHECKING:
+    from app.store import Store
+
+FTS_TABLE = "messages_fts"
+_fts = table(FTS_TABLE, column("rowid"))
+_fts_match = column(FTS_TABLE).op("MATCH")
+_search_vector = column("search_vector")  # PostgreSQL's generated column, not in the model
+
+_COLUMNS = (
+    Message.id,
+    Message.room_id,
+    Message.text,
+    Message.created_at,
+    Message.author,
+    Message.author_id,
+)
+
+
+async def index_batch_sqlite(conn: AsyncConnection, first_id: int, last_id: int) -> None:
+    """Index the batch just inserted (ids `first_id`..`last_id`), in its transaction."""
+    await conn.exec_driver_sql(
+        f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM messages "
+        "WHERE id BETWEEN ? AND ?",
+        (first_id, last_id),
+    )
+
+
+async def find(
+    store: "Store",
+    terms: list[Term],
+    *,
+    rooms: Sequence[str] | None,
+    limit: int,
+    before: int | None = None,
+) -> list[StoredMessage]:
+    """Messages holding every term, newest first, with ids below `before`.
+
+    `rooms` are room patterns (a room id, or a prefix ending in `*`) the search is limited to;
+    None: every room.
+    """
+    if not terms:
+        return []
+    if store.engine.dialect.name == "postgresql":
+        query = select(*_COLUMNS).where(_search_vector.op("@@")(_tsquery(terms)))
+        order = Message.id.desc()
+        id_column = Message.id
+    else:
+        query = (
+            select(*_COLUMNS)
+            .select_from(_fts.join(Message.__table__, Message.id == _fts.c.rowid))
+            .where(_fts_match(bindparam("match", fts5_query(terms), type_=Text)))
+        )
+        # FTS5 hands rowids out in this order itself: no sort, and the LIMIT stops its scan.
+        order = _fts.c.rowid.desc()
+        id_column = _fts.c.rowid
+    if rooms is not None:
+        query = query.where(_in_rooms(rooms))
+    if before is not None:
+        query = query.where(id_column < before)
+    return await store.fetch(query.order_by(order), limit)
+
+
+def _tsquery(terms: list[Term]) -> ColumnElement[object]:
+    """Every term ANDed; a phrase's words joined by `<->`; each word folded by the database."""
+    combined: ColumnElement[object] | None = None
+    for term in terms:
+        phrase: ColumnElement[object] | None = None
+        for word in term.words:
+            one = func.chat_search_term(bindparam(None, word.text, type_=Text), word.prefix)
+            phrase = one if phrase is None else func.tsquery_phrase(phrase, one)
+        assert phrase is not None
+        combined = phrase if combined is None else combined.op("&&")(phrase)
+    assert combined is not None
+    return combined
+
+
+def _in_rooms(patterns: Sequence[str]) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = []
+    for pattern in patterns:
+        if pattern.endswith("*"):
+            conditions.append(Message.room_id.startswith(pattern[:-1], autoescape=True))
+        else:
+            conditions.append(Message.room_id == pattern)
+    return or_(false(), *conditions)
