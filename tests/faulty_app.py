@@ -6,8 +6,10 @@ Served by uvicorn's `--factory tests.faulty_app:create`; the marker is CHAT_TEST
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import Select
 
 from app.auth import RoomSet
 from app.main import create_app
@@ -38,6 +40,10 @@ class FaultyStore(Store):
     ) -> list[StoredMessage]:
         self._check()
         return await super().page(room_id, limit=limit, before=before, after=after)
+
+    async def fetch(self, query: Select[Any], limit: int) -> list[StoredMessage]:
+        self._check()
+        return await super().fetch(query, limit)
 
     async def rooms(self, *, limit: int, readable: RoomSet | None = None) -> list[RoomSummary]:
         self._check()
