@@ -281,3 +281,16 @@ def test_a_word_of_a_stored_message_finds_it(
     cut = data.draw(st.sampled_from([k for k in range(1, len(word) + 1) if parse(word[:k])]))
     found = [m["id"] for m in search(server, word[:cut] + "*", room_id=room, limit=100)]
     assert stored in found, (text, word[:cut])
+
+
+def test_a_large_room_is_searched_and_paged_like_a_small_one(
+    server: ServerProcess, room: str
+) -> None:
+    # Above store_search.SMALL_ROOM messages the room filter takes the index-first plan.
+    texts = [f"{'lark' if i % 50 == 7 else 'wren'} {i}" for i in range(620)]
+    ids = send(server, room, texts)
+    send(server, unique_room("elsewhere"), ["lark elsewhere"])
+    expected = [i for i, t in zip(ids, texts, strict=True) if t.startswith("lark")][::-1]
+    first = search(server, "lark", room_id=room, limit=5)
+    rest = search(server, "lark", room_id=room, limit=100, before=first[-1]["id"])
+    assert [m["id"] for m in first + rest] == expected
