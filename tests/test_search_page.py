@@ -32,14 +32,16 @@ def live_ids(page: Page) -> list[int]:
     )
 
 
-@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+@pytest.mark.parametrize(
+    ("viewport", "scheme"), [(PHONE, "light"), (DESKTOP, "dark")], ids=["phone", "desktop-dark"]
+)
 def test_search_open_in_context_and_back_to_the_latest_while_messages_arrive(
-    server: ServerProcess, open_page: OpenPage, viewport: object
+    server: ServerProcess, open_page: OpenPage, viewport: object, scheme: str
 ) -> None:
     room = unique_room("find")
     texts = [f"needle {n}" if n % 3 == 0 else f"hay {n}" for n in range(75)]
     stored = post(server.ws(room), texts)
-    page = open_room(server, room, open_page, viewport=viewport)
+    page = open_room(server, room, open_page, viewport=viewport, color_scheme=scheme)
     before = live_ids(page)
 
     search(page, "NEEDLE")
@@ -112,3 +114,24 @@ def test_a_search_without_matches_says_so_and_closes(
     page.get_by_role("button", name="Close search").click()
     expect(page.locator("#results")).to_be_hidden()
     expect(page.get_by_role("searchbox")).to_be_focused()
+
+
+def test_a_result_opens_and_returns_from_the_keyboard(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    room = unique_room("keys")
+    post(server.ws(room), ["first keyboard hit", "filler", "second keyboard hit"])
+    page = open_room(server, room, open_page, viewport=DESKTOP)
+    search(page, "keyboard")
+    expect(page.locator("#resultList .result")).to_have_count(2)
+    page.keyboard.press("Tab")  # from the search box, past its button, to the first result
+    page.keyboard.press("Tab")
+    expect(page.locator("#resultList .result").first).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the second (older) result
+    expect(page.locator("#context li.hit .text")).to_have_text("first keyboard hit")
+    back = page.get_by_role("button", name="latest")
+    expect(back).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#messages")).to_be_visible()
+    expect(page.locator("#messageText")).to_be_focused()
