@@ -30,8 +30,8 @@ from bench.servers import PINNED, ROOT, Server, generate
 log = logging.getLogger("bench")
 
 KINDS = ("project", "naive", "ceiling", "memory", "tokens")  # the default; also metrics,nometrics
-SEARCH_FULL = {"rows": 1_000_000, "rooms": 100, "requests": 200, "rounds": 3}
-SEARCH_QUICK = {"rows": 20_000, "rooms": 10, "requests": 10, "rounds": 1}
+SEARCH_FULL = {"rows": 1_000_000, "rooms": 100, "requests": 200, "rounds": 5, "writes": 40_000}
+SEARCH_QUICK = {"rows": 20_000, "rooms": 10, "requests": 10, "rounds": 1, "writes": 2_000}
 Runs = dict[str, dict[str, list[dict[str, Any]]]]
 
 
