@@ -6,8 +6,7 @@ statement per batch: a per-row trigger triples the cost of an insert, shared/MEA
 triggers take deleted messages out.
 """
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -15,15 +14,14 @@ from sqlalchemy import (
     bindparam,
     column,
     exists,
-    false,
     func,
     literal,
-    or_,
     select,
     table,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.auth import RoomSet
 from app.messages import StoredMessage
 from app.models import Message, Room
 from app.search import Term, fts5_query
@@ -64,14 +62,13 @@ async def find(
     store: "Store",
     terms: list[Term],
     *,
-    rooms: Sequence[str] | None,
+    rooms: RoomSet,
     limit: int,
     before: int | None = None,
 ) -> list[StoredMessage]:
     """Messages holding every term, newest first, with ids below `before`.
 
-    `rooms` are room patterns (a room id, or a prefix ending in `*`) the search is limited to;
-    None: every room.
+    Only in `rooms` (app/auth.py's answer to "which rooms may this caller read").
     """
     if not terms:
         return []
@@ -92,18 +89,19 @@ async def find(
         )
         # FTS5 hands rowids out in this order itself: no sort, and the LIMIT stops its scan.
         order, id_column = _fts.c.rowid.desc(), _fts.c.rowid
-    if rooms is not None:
-        query = query.where(_in_rooms(rooms))
+    if not rooms.every:
+        query = query.where(_in_room_set(Message.room_id, rooms))
     if before is not None:
         query = query.where(id_column < before)
     return await store.fetch(query.order_by(order), limit)
 
 
-async def _small_room(store: "Store", rooms: Sequence[str] | None) -> bool:
-    if rooms is None or len(rooms) != 1 or rooms[0].endswith("*"):
+async def _small_room(store: "Store", rooms: RoomSet) -> bool:
+    if rooms.every or rooms.prefixes or len(rooms.exact) != 1:
         return False
+    [room_id] = rooms.exact
     async with store.engine.connect() as conn:
-        size = await conn.scalar(select(Room.messages).where(Room.room_id == rooms[0]))
+        size = await conn.scalar(select(Room.messages).where(Room.room_id == room_id))
     return (size or 0) <= SMALL_ROOM
 
 
@@ -121,11 +119,9 @@ def _tsquery(terms: list[Term]) -> ColumnElement[object]:
     return combined
 
 
-def _in_rooms(patterns: Sequence[str]) -> ColumnElement[bool]:
-    conditions: list[ColumnElement[bool]] = []
-    for pattern in patterns:
-        if pattern.endswith("*"):
-            conditions.append(Message.room_id.startswith(pattern[:-1], autoescape=True))
-        else:
-            conditions.append(Message.room_id == pattern)
-    return or_(false(), *conditions)
+def _in_room_set(column: Any, rooms: RoomSet) -> ColumnElement[bool]:
+    # The listing's own test of a RoomSet (case-sensitive, no LIKE), imported here late:
+    # store.py imports this module for the writer's index statement.
+    from app.store import _in_room_set as in_room_set
+
+    return in_room_set(column, rooms)

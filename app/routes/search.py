@@ -4,9 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from app import auth
 from app.chat import ChatDep
 from app.models import ROOM_ID_MAX
 from app.rooms import ROOM_ID_PATTERN
+from app.routes.access import CallerDep, check_room
 from app.routes.api import UNAVAILABLE, _json, _message, _read
 from app.routes.params import Cursor
 from app.schemas import MessageOut
@@ -37,26 +39,22 @@ RoomFilter = Annotated[
 SearchLimit = Annotated[int, Query(ge=1, le=100, description="How many messages (1 to 100)")]
 
 
-def readable_rooms(room_id: str | None) -> list[str] | None:
-    """The room patterns a search covers: `room_id`, else every room the caller may read.
-
-    None is every room. Until identity and access (issue 10) land, every room is readable;
-    then this is the one place that asks which rooms the caller may read.
-    """
-    return None if room_id is None else [room_id]
-
-
 @router.get("/search", response_model=list[MessageOut], responses=UNAVAILABLE, tags=["history"])
 async def search(
     q: SearchText,
     chat: ChatDep,
+    caller: CallerDep,
     room_id: RoomFilter = None,
     limit: SearchLimit = 20,
     before: Cursor = None,
 ) -> Response:
-    """Messages holding every word of `q` (without case or accents), newest first; `before`
-    pages on. A `q` without words gives []."""
+    """Messages holding every word of `q` (without case or accents), newest first, in `room_id`
+    or else in every room the caller may read; `before` pages on. A `q` without words gives []."""
+    if room_id is not None:
+        check_room(caller, room_id, chat.settings.access)  # 401/403 like the room's listing
+        rooms = auth.RoomSet(exact=frozenset({room_id}))
+    else:
+        rooms = auth.readable_rooms(caller, chat.settings.access)
     terms = parse(q)
-    rooms = readable_rooms(room_id)
     found = await _read(find(chat.store, terms, rooms=rooms, limit=limit, before=before))
     return _json([_message(m) for m in found])

@@ -77,6 +77,7 @@ const composer = createComposer({
 });
 const search = createSearch({
   roomId,
+  headers: identity.headers,
   form: $("search"),
   input: $("searchText"),
   panel: $("results"),

@@ -6,13 +6,13 @@ import { timeElement } from "./time.js";
 export const RESULTS = 20;
 const CONTEXT = 50;
 
-export function createSearch({ roomId, form, input, panel, summary, list, more, close, context, back, live, onLeaveLive, onBackToLatest }) {
+export function createSearch({ roomId, headers, form, input, panel, summary, list, more, close, context, back, live, onLeaveLive, onBackToLatest }) {
   let query = "";
   let oldestId = null;
   let generation = 0; // a newer search makes the answers of older ones stale
 
   async function getJson(path, params) {
-    const response = await fetch(`${path}?${new URLSearchParams(params)}`);
+    const response = await fetch(`${path}?${new URLSearchParams(params)}`, { headers: headers() });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     return response.json();
   }
