@@ -16,6 +16,7 @@ from websockets.sync.client import connect
 
 from app.auth import mint_token
 from app.main import create_app
+from app.search import parse
 from app.settings import Settings
 from tests.conftest import StartServer
 from tests.support import ServerProcess, faulty_server_command, unique_room
@@ -169,7 +170,11 @@ def test_while_the_database_does_not_answer_every_answer_is_documented(
         if around_with_before_or_after(case):
             return
         response = case.call_and_validate(base_url=srv.http, excluded_checks=[not_a_server_error])
-        assert response.status_code == 503
+        if case.path == "/search" and not parse((case.query or {}).get("q", "")):
+            # A q without words is [] by the rules alone: nothing to ask the database.
+            assert response.status_code == 200 and response.json() == [], response.text
+            return
+        assert response.status_code == 503, (case.path, case.query, response.text)
 
     down()
     assert "REST read failed, answering 503" in srv.log()
@@ -208,7 +213,9 @@ def test_with_tokens_every_operation_answers_inside_its_published_schema(
 ) -> None:
     # Most generated room ids are outside the token's rooms: 403s, documented, are checked too.
     response = case.call_and_validate(
-        base_url=tokens_server.http, headers={"Authorization": f"Bearer {TOKEN}"}
+        base_url=tokens_server.http,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        excluded_checks=[positive_data_acceptance] if around_with_before_or_after(case) else [],
     )
     assert response.status_code < 500
     if response.status_code >= 400:
@@ -226,8 +233,11 @@ def test_with_tokens_paging_a_readable_room_answers_inside_the_schema(
     @settings(max_examples=EXAMPLES, deadline=None, database=None)
     @given(cases)
     def page(case: schemathesis.Case) -> None:
+        excluded = [positive_data_acceptance] if around_with_before_or_after(case) else []
         response = case.call_and_validate(
-            base_url=tokens_server.http, headers={"Authorization": f"Bearer {TOKEN}"}
+            base_url=tokens_server.http,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            excluded_checks=excluded,
         )
         seen.add(response.status_code)
         assert response.status_code < 500
