@@ -10,7 +10,7 @@ from app.models import ROOM_ID_MAX
 from app.rooms import ROOM_ID_PATTERN
 from app.routes.access import CallerDep, check_room
 from app.routes.api import UNAVAILABLE, _json, _message, _read
-from app.routes.params import Cursor
+from app.routes.params import Cursor, WholeNumber
 from app.schemas import MessageOut
 from app.search import Q_MAX, parse
 from app.store_search import find
@@ -36,7 +36,9 @@ RoomFilter = Annotated[
         description="Only this room (default: every room the caller may read)",
     ),
 ]
-SearchLimit = Annotated[int, Query(ge=1, le=100, description="How many messages (1 to 100)")]
+SearchLimit = Annotated[
+    int, Query(ge=1, le=100, description="How many messages (1 to 100)"), WholeNumber
+]
 
 
 @router.get("/search", response_model=list[MessageOut], responses=UNAVAILABLE, tags=["history"])
