@@ -5,6 +5,7 @@ written here look exactly like the writer's (same columns, same timestamp text, 
 """
 
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,8 +21,15 @@ def room_ids(rooms: int) -> list[str]:
     return [f"history-{i}" for i in range(rooms)]
 
 
-def seed(path: Path, rows: int, rooms: int) -> list[str]:
-    """A migrated database at `path` with `rows` messages spread round-robin over `rooms`."""
+def _history_text(i: int) -> str:
+    return f"message {i} of the history benchmark"
+
+
+def seed(
+    path: Path, rows: int, rooms: int, *, text: Callable[[int], str] = _history_text
+) -> list[str]:
+    """A migrated database at `path` with `rows` messages spread round-robin over `rooms`,
+    and their search index built as the writer would have kept it."""
     path.unlink(missing_ok=True)
     config = alembic_config()  # the project's migrations, without touching our logging
     config.set_main_option("sqlalchemy.url", f"sqlite+aiosqlite:///{path}")
@@ -36,7 +44,7 @@ def seed(path: Path, rows: int, rooms: int) -> list[str]:
                 (
                     i,
                     names[i % rooms],
-                    f"message {i} of the history benchmark",
+                    text(i),
                     (start + timedelta(milliseconds=i)).strftime(_STAMP),
                 )
                 for i in range(1, rows + 1)
@@ -47,6 +55,7 @@ def seed(path: Path, rows: int, rooms: int) -> list[str]:
             " VALUES (?, ?, ?, ?)",
             (_room_row(names[r], r, rows, rooms, start) for r in range(rooms)),
         )
+        db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
     return names
 
 

@@ -15,10 +15,15 @@ from app.main import create_app
 from app.settings import Settings
 from app.store import Store
 from bench.memstore import MemoryStore
+from bench.search import UnindexedStore
 
 # The batched drain, the one-query snapshot and the plain socket route were measured here as
 # variants and are now the project itself (see docs/performance.md).
-STORES: dict[str, type[Store]] = {"sqlite": Store, "memory": MemoryStore}
+STORES: dict[str, type[Store]] = {
+    "sqlite": Store,
+    "memory": MemoryStore,
+    "unindexed": UnindexedStore,
+}
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "ws-legacy": {"ws": "websockets"},
@@ -27,6 +32,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "loop-asyncio": {"loop": "asyncio"},
     "deflate": {"ws_per_message_deflate": True},
     "sync-normal": {"env": {"CHAT_SQLITE_SYNCHRONOUS": "NORMAL"}},
+    # The writer without the search index's per-batch statement (issue 12's cost of search).
+    "no-search-index": {"store": "unindexed"},
 }
 
 _variant: dict[str, Any] = {}

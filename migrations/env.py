@@ -19,6 +19,16 @@ if config.config_file_name is not None:
 
 target_metadata = Base.metadata
 
+# The search index lives outside the models: FTS5's virtual table and its shadow tables on
+# SQLite, the generated tsvector column and its GIN index on PostgreSQL (migration 0004).
+SEARCH_INDEX = frozenset({"search_vector", "ix_messages_search_vector"})
+
+
+def include_name(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
+    if type_ == "table" and name is not None and name.startswith("messages_fts"):
+        return False
+    return name not in SEARCH_INDEX
+
 
 def database_url() -> str:
     return config.get_main_option("sqlalchemy.url") or Settings().database_url
@@ -31,13 +41,19 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         render_as_batch=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def do_run_migrations(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        include_name=include_name,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

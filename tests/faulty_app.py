@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import event
+from sqlalchemy import Select, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util.concurrency import await_
 
@@ -77,6 +77,10 @@ class FaultyStore(Store):
     ) -> list[StoredMessage]:
         self._check()
         return await super().page(room_id, limit=limit, before=before, after=after)
+
+    async def fetch(self, query: Select[Any], limit: int) -> list[StoredMessage]:
+        self._check()
+        return await super().fetch(query, limit)
 
     async def rooms(self, *, limit: int, readable: RoomSet | None = None) -> list[RoomSummary]:
         self._check()

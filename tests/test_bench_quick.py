@@ -53,6 +53,8 @@ def test_quick_bench_measures_every_workload_on_every_server(quick_run):
     assert {c["workload"] for c in results["checks"]} == {
         "fanout", "fanout-keyed", "retries", "many", "slow", "noslow"
     }  # fmt: skip
+    assert {"word in 0.1%", "word in 10%"} <= set(results["search"]["queries"])
+    assert len(results["search"]["writer"]) == 4
 
 
 def test_quick_bench_prints_the_table_and_draws_the_chart(quick_run):

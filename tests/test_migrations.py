@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.clients import join, recv, recv_n
@@ -25,6 +26,10 @@ def alembic(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# The search index: FTS5's table and its shadow tables.
+FTS_TABLES = {"messages_fts", "messages_fts_data", "messages_fts_idx", "messages_fts_config"}
+
+
 def tables(db: Path) -> set[str]:
     import sqlite3
 
@@ -37,7 +42,8 @@ def test_upgrade_head_then_downgrade_base_on_a_fresh_database(tmp_path):
     db = tmp_path / "fresh.db"
     up = alembic(db, "upgrade", "head")
     assert up.returncode == 0, up.stderr
-    assert tables(db) == {"alembic_version", "messages", "rooms"}
+    assert tables(db) - FTS_TABLES == {"alembic_version", "messages", "rooms"}
+    assert "messages_fts" in tables(db)
     down = alembic(db, "downgrade", "base")
     assert down.returncode == 0, down.stderr
     assert tables(db) == {"alembic_version"}
@@ -189,3 +195,41 @@ async def test_a_first_release_database_is_served_with_its_messages(start_server
         await ws.send("new")
         assert await recv(ws) == "You wrote: new"
     assert srv.messages("general")[-1]["id"] > max(int(str(r[0])) for r in rows)
+
+
+async def test_a_first_release_database_is_searchable_after_the_upgrade(start_server, tmp_path):
+    _first_release_database(tmp_path / "chat.db")
+    srv = start_server()
+    found = httpx.get(f"{srv.http}/search", params={"q": "HELLO"}).json()
+    assert [(m["id"], m["room_id"], m["author"]) for m in found] == [
+        (2, "other", None),
+        (1, "general", None),
+    ]
+    found = httpx.get(f"{srv.http}/search", params={"q": "hello world"}).json()
+    assert [m["text"] for m in found] == ["héllo wörld"]
+    async with join(srv.ws("newer")) as ws:
+        await ws.send("hello again")
+        assert await recv(ws) == "You wrote: hello again"
+    found = httpx.get(f"{srv.http}/search", params={"q": "hello"}).json()
+    assert [m["text"] for m in found] == ["hello again", "héllo wörld", "hello"]
+
+
+def test_the_search_index_downgrades_and_upgrades_with_the_messages(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "fts.db"
+    _first_release_database(db)
+    assert alembic(db, "upgrade", "head").returncode == 0
+    assert alembic(db, "downgrade", "0003").returncode == 0
+    assert not tables(db) & FTS_TABLES
+    with sqlite3.connect(db) as conn:
+        triggers = conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall()
+        assert triggers == []
+        conn.execute("DELETE FROM messages WHERE id = 3")  # while no index exists
+    assert alembic(db, "upgrade", "head").returncode == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+        found = conn.execute(
+            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'hello OR kept'"
+        ).fetchall()
+    assert found == [(1,), (2,)]

@@ -56,6 +56,10 @@ def test_an_unknown_room_is_an_empty_list(server):
         {"after": -1},
         {"before": 2**63},
         {"after": "1e3"},
+        {"before": "0.0"},  # pydantic alone would read these as whole numbers
+        {"limit": "5.0"},
+        {"around": "3.0"},
+        {"around": -1},
     ],
 )
 def test_bad_parameters_give_422_with_fastapis_error_body(server, params):

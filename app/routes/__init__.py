@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from app.routes import api, pages, ws
+from app.routes import api, pages, search, ws
 
 router = APIRouter()
 router.include_router(api.router)
+router.include_router(search.router)
 router.include_router(pages.router)
 router.include_router(ws.router)

@@ -7,11 +7,12 @@ from typing import TypeVar
 
 import orjson
 from fastapi import APIRouter, HTTPException, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.auth import readable_rooms
-from app.chat import ChatDep
+from app.chat import Chat, ChatDep
 from app.messages import StoredMessage, iso_utc
 from app.routes.access import CallerDep, check_room
 from app.routes.params import Cursor, Limit, RoomId
@@ -67,12 +68,33 @@ async def list_messages(
     limit: Limit = 50,
     before: Cursor = None,
     after: Cursor = None,
+    around: Cursor = None,
 ) -> Response:
     """A room's stored messages, oldest first: the newest `limit` (below `before`), or with
-    `after` the oldest `limit` above it. An unknown room gives []."""
+    `after` the oldest `limit` above it, or with `around` the newest `limit`/2 below it and
+    the oldest from it on (a search hit in its context). An unknown room gives []."""
+    if around is not None and (before is not None or after is not None):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "around"),
+                    "msg": "around cannot be combined with before or after",
+                    "input": around,
+                }
+            ]
+        )
     check_room(caller, room_id, chat.settings.access)
+    if around is not None:
+        return _json([_message(m) for m in await _read(_around(chat, room_id, around, limit))])
     messages = await _read(chat.store.page(room_id, limit=limit, before=before, after=after))
     return _json([_message(m) for m in messages])
+
+
+async def _around(chat: Chat, room_id: str, around: int, limit: int) -> list[StoredMessage]:
+    earlier = await chat.store.page(room_id, limit=limit // 2, before=around) if limit > 1 else []
+    later = await chat.store.page(room_id, limit=limit - len(earlier), after=around - 1)
+    return earlier + later
 
 
 @router.get("/rooms", response_model=list[RoomOut], responses=UNAVAILABLE, tags=["history"])

@@ -10,6 +10,7 @@ import { createOutbox } from "./outbox.js";
 import { rememberedOwnIds } from "./own-ids.js";
 import { createPacer } from "./pacer.js";
 import { createPaging } from "./paging.js";
+import { createSearch } from "./search.js";
 import { reconnectingSocket } from "./socket.js";
 import { createNote, createStatus } from "./status.js";
 
@@ -73,6 +74,27 @@ const composer = createComposer({
   sizeHint: $("sizeHint"),
   maxBytes,
   onSend: send,
+});
+const search = createSearch({
+  roomId,
+  headers: identity.headers,
+  form: $("search"),
+  input: $("searchText"),
+  panel: $("results"),
+  summary: $("resultsSummary"),
+  list: $("resultList"),
+  more: $("moreResults"),
+  close: $("closeResults"),
+  context: $("context"),
+  back: $("backToLatest"),
+  live: $("live"),
+  onLeaveLive: () => {
+    $("jump").hidden = true;
+  },
+  onBackToLatest: () => {
+    messages.scrollToBottom();
+    $("messageText").focus();
+  },
 });
 const socket = reconnectingSocket({
   url: socketUrl,
@@ -240,6 +262,7 @@ function onClose(code, delay, reason) {
 
 // Shown at once as pending; sent now if connected, else on the next connection.
 function send(text) {
+  if (search.inContext) search.backToLatest(); // one's own message shows where it lands
   const item = outbox.add(text);
   messages.addPending(item);
   sendOutbox();

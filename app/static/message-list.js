@@ -56,6 +56,7 @@ export function createMessageList({ list, scroller, jump }) {
     note(message);
     const follow = own || atBottom();
     addAbovePending(render(message, own));
+    if (list.closest("[hidden]")) return; // a search result is shown: back to the latest follows
     if (follow) {
       scrollToBottom();
     } else {
