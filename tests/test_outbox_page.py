@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import jwt
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -154,6 +156,48 @@ def test_a_resume_over_more_than_1000_messages_leaves_no_hole(
     assert len(stored) == 1501
     expect(page.locator("#messages li.message")).to_have_count(1501)
     assert shown_ids(page) == [m["id"] for m in stored]
+
+
+def test_a_resume_over_more_than_1000_messages_in_a_private_room_leaves_no_hole(
+    start_server: StartServer, room: str, open_page: OpenPage
+) -> None:
+    # The missing range is fetched over REST, which must carry the page's token.
+    secret = "outbox-test-secret-0123456789-abcdef"
+    token = jwt.encode({"sub": "reader"}, secret, algorithm="HS256")
+    relay = Relay(target=0)
+    server = start_server(
+        {**NO_LIMIT, "CHAT_ALLOWED_ORIGINS": relay.http, "CHAT_AUTH_SECRET": secret}
+    )
+    relay.target = server.port
+    relay.start()
+    try:
+        as_reader = server.ws(room, f"?access_token={token}")
+        post(as_reader, ["the first"])
+        page = open_page(f"{relay.http}/rooms/{room}#access_token={token}")
+        expect_connected(page)
+        relay.block_websockets = True
+        relay.cut_websockets()
+        expect(page.locator("#status")).not_to_have_text("connected")
+        post(as_reader, [f"while away {n}" for n in range(1500)])
+        relay.block_websockets = False
+        expect_connected(page, timeout=30_000)
+        headers = {"Authorization": f"Bearer {token}"}
+        stored = (
+            httpx.get(
+                f"{server.http}/rooms/{room}/messages", params={"limit": 1000}, headers=headers
+            ).json()
+            + httpx.get(
+                f"{server.http}/rooms/{room}/messages",
+                params={"limit": 1000, "before": 1_000_000, "after": 0},
+                headers=headers,
+            ).json()
+        )
+        ids = sorted({int(m["id"]) for m in stored})
+        assert len(ids) == 1501
+        expect(page.locator("#messages li.message")).to_have_count(1501)
+        assert shown_ids(page) == ids
+    finally:
+        relay.stop()
 
 
 def test_the_same_text_typed_twice_is_stored_twice(

@@ -194,7 +194,9 @@ async function fetchGap(after, before) {
     for (;;) {
       const query = new URLSearchParams({ after: String(cursor), limit: String(GAP_PAGE) });
       if (before !== undefined) query.set("before", String(before));
-      const response = await fetch(`/rooms/${encodeURIComponent(roomId)}/messages?${query}`);
+      const response = await fetch(`/rooms/${encodeURIComponent(roomId)}/messages?${query}`, {
+        headers: identity.headers(),
+      });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const page = await response.json();
       found.push(...page);
