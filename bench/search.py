@@ -118,7 +118,9 @@ async def _write(
         batch = [NewMessage(f"room-{i % 50}", text(i) + " " + "x" * 40, now) for i in range(size)]
         started, cpu = time.perf_counter(), time.process_time()
         for _ in range(batches):
-            await store.insert(batch)
+            async with store.locked(m.room_id for m in batch) as tx:  # as app/writer.py does
+                await tx.insert(batch)
+                await tx.commit()
         count = batches * size
         return count / (time.perf_counter() - started), count / (time.process_time() - cpu)
     finally:
