@@ -5,12 +5,14 @@ Each variant is the app of `python -m app` (create_app, the same uvicorn options
 app/__main__.py) with some uvicorn options or the store swapped."""
 
 import argparse
+import gc
 import os
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
+from app import heap
 from app.main import create_app
 from app.settings import Settings
 from app.store import Store
@@ -25,7 +27,11 @@ STORES: dict[str, type[Store]] = {
     "unindexed": UnindexedStore,
 }
 
+_freeze = heap.settle_after_startup
+
 VARIANTS: dict[str, dict[str, Any]] = {
+    # The project itself through this module: what the variants below differ from, alone.
+    "same": {},
     "ws-legacy": {"ws": "websockets"},
     "ws-sansio": {"ws": "websockets-sansio"},
     "ws-wsproto": {"ws": "wsproto"},
@@ -34,12 +40,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sync-normal": {"env": {"CHAT_SQLITE_SYNCHRONOUS": "NORMAL"}},
     # The writer without the search index's per-batch statement (issue 12's cost of search).
     "no-search-index": {"store": "unindexed"},
+    # Python's collector as it was before app/heap.py: start-up's objects walked by every full
+    # collection; and with a larger youngest generation on top of the freeze.
+    "gc-default": {"heap": lambda: None},
+    "gc-young-10k": {"heap": lambda: (_freeze(), gc.set_threshold(10_000))},
 }
 
 _variant: dict[str, Any] = {}
 
 
 def create() -> FastAPI:
+    if "heap" in _variant:
+        heap.settle_after_startup = _variant["heap"]
     application = create_app(Settings(), store_factory=STORES[_variant.get("store", "sqlite")])
     return application
 
@@ -58,7 +70,7 @@ def main() -> None:
         "ws_per_message_deflate": False,
         "log_level": "warning",
     }
-    options.update({k: v for k, v in _variant.items() if k not in ("store", "route")})
+    options.update({k: v for k, v in _variant.items() if k not in ("store", "route", "heap")})
     uvicorn.run(create, factory=True, host="127.0.0.1", port=args.port, **options)
 
 
