@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
                 await chat.drain()
                 await writer.stop(grace=0.5)
                 await broker.close()
+                await store.close()
                 if sampling is not None:
                     sampling.cancel()
                 metrics.process_ended()

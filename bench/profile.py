@@ -51,6 +51,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("event loop itself (uvloop in C: polling, reads, callbacks)", ("<loop>",)),
     ("other", ("",)),
 ]
+EMPTY: dict[str, Any] = {"seconds": 0.0, "collections": [0, 0, 0], "longest_ms": 0.0}
 LOOP_ROOT = "Runner.run (asyncio/runners.py:118)"
 
 
@@ -102,9 +103,12 @@ def profile(kind: str, workload: str, seconds: float, rate: int, out: Path) -> d
     gc_file.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
         server = Server(kind, Path(tmp))
-        if server.spec.is_app and server.spec.release is None:
-            # The same server, its collector timed (`--port` since CHAT_PORT is then unread).
-            server.spec = replace(server.spec, command=("-m", "bench.gctime", "app"))
+        if server.spec.release is None:
+            # The same server, its collector timed (`python -m bench.gctime MODULE ARGS`; for
+            # the app `--port` is then passed, to the same effect as CHAT_PORT).
+            server.spec = replace(
+                server.spec, command=("-m", "bench.gctime", *server.spec.command[1:])
+            )
         os.environ["BENCH_GCTIME"] = str(gc_file)
         server.start()
         try:
@@ -117,7 +121,8 @@ def profile(kind: str, workload: str, seconds: float, rate: int, out: Path) -> d
             )
             time.sleep(2.0)  # connected and warmed up
             raw = out / f"{kind}-{workload}.txt"
-            gc0 = _collector(server.pid, gc_file)
+            timed = server.spec.release is None
+            gc0 = _collector(server.pid, gc_file) if timed else EMPTY
             cpu0 = psutil.Process(server.pid).cpu_times()
             # --gil: only the thread holding the GIL, so that a thread waiting (for the GIL, a
             # lock, epoll) is never counted as busy; what runs without the GIL (SQLite's C code,
@@ -132,7 +137,7 @@ def profile(kind: str, workload: str, seconds: float, rate: int, out: Path) -> d
             stdout, _ = generator.communicate(timeout=seconds * 10 + 60)
             cpu1 = psutil.Process(server.pid).cpu_times()
             wall = time.monotonic() - started
-            gc1 = _collector(server.pid, gc_file)
+            gc1 = _collector(server.pid, gc_file) if timed else EMPTY
             spy.send_signal(signal.SIGINT)
             spy.wait(30)
         finally:
@@ -173,14 +178,13 @@ def profile(kind: str, workload: str, seconds: float, rate: int, out: Path) -> d
 
 def _collector(pid: int, path: Path) -> dict[str, Any]:
     """The server's collector totals so far (bench/gctime.py writes them on SIGUSR1)."""
-    empty = {"seconds": 0.0, "collections": [0, 0, 0], "longest_ms": 0.0}
     path.unlink(missing_ok=True)
     os.kill(pid, signal.SIGUSR1)
     for _ in range(50):
         if path.exists() and path.read_text().endswith("\n"):
             return json.loads(path.read_text())  # type: ignore[no-any-return]
         time.sleep(0.02)
-    return empty
+    return EMPTY
 
 
 def main() -> None:

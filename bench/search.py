@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import create_engine
 from app.schema import prepare_schema
@@ -100,7 +99,7 @@ def measure_queries(path: Path, workdir: Path, requests: int) -> dict[str, dict[
 class UnindexedStore(Store):
     """The project's store without the search index's per-batch statement."""
 
-    async def _index_batch(self, conn: AsyncConnection, ids: list[int]) -> None:
+    def _index_batch(self, db: sqlite3.Connection, first_id: int, last_id: int) -> None:
         return None
 
 

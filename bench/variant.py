@@ -7,24 +7,57 @@ app/__main__.py) with some uvicorn options or the store swapped."""
 import argparse
 import gc
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import heap
 from app.main import create_app
 from app.settings import Settings
-from app.store import Store
+from app.store import NewMessage, Store, Written, _write_sqlite
 from bench.memstore import MemoryStore
 from bench.search import UnindexedStore
 
 # The batched drain, the one-query snapshot and the plain socket route were measured here as
 # variants and are now the project itself (see docs/performance.md).
+
+
+class AiosqliteWrites(Store):
+    """The writer's batches through SQLAlchemy and aiosqlite, as before app/sqlite_thread.py:
+    the same statements, each (and the commit) a trip of its own to the driver's thread."""
+
+    async def _write(self, conn: AsyncConnection | None, batch: Sequence[NewMessage]) -> Written:
+        if conn is not None:
+            return await super()._write(conn, batch)
+        async with self.engine.begin() as sqlite:
+            return await sqlite.run_sync(
+                lambda sync: _write_sqlite(
+                    batch, self._index_batch, _Hops(sync.connection.dbapi_connection)
+                )
+            )
+
+
+class _Hops:
+    """`sqlite3.Connection.execute` on SQLAlchemy's aiosqlite adapter: each call awaits
+    aiosqlite's thread."""
+
+    def __init__(self, dbapi_connection: Any) -> None:
+        self._dbapi = dbapi_connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self._dbapi.cursor()
+        cursor.execute(sql, tuple(params))
+        return cursor
+
+
 STORES: dict[str, type[Store]] = {
     "sqlite": Store,
     "memory": MemoryStore,
     "unindexed": UnindexedStore,
+    "aiosqlite": AiosqliteWrites,
 }
 
 _freeze = heap.settle_after_startup
@@ -32,6 +65,7 @@ _freeze = heap.settle_after_startup
 VARIANTS: dict[str, dict[str, Any]] = {
     # The project itself through this module: what the variants below differ from, alone.
     "same": {},
+    "writes-aiosqlite": {"store": "aiosqlite"},
     "ws-legacy": {"ws": "websockets"},
     "ws-sansio": {"ws": "websockets-sansio"},
     "ws-wsproto": {"ws": "wsproto"},
