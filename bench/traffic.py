@@ -101,7 +101,10 @@ class Room:
             ahead = due - time.perf_counter_ns()
             if ahead > 0:
                 await asyncio.sleep(ahead / 1e9)
-            conn.send_text(b"%d:%d:%d:%s" % (client.index, seq, due, pad))
+            text = b"%d:%d:%d:%s" % (client.index, seq, due, pad)
+            if client.keyed:
+                text = _send_frame(text, b"%d-%d" % (client.index, seq))
+            conn.send_text(text)
             self.sent += 1
             self.tally.started()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -115,3 +115,14 @@ def test_a_database_in_memory_is_refused_with_a_clear_error() -> None:
     with pytest.raises(ValueError, match="needs a database file"):
         database_file("sqlite+aiosqlite:///:memory:")
     assert database_file("sqlite+aiosqlite:////tmp/x/chat.db") == "/tmp/x/chat.db"
+
+
+async def test_times_read_back_as_written_whatever_their_zone(store: Store) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    moments = [
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds
+        datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=plus_two),
+        datetime.now(UTC),
+    ]
+    await store.insert([NewMessage("t", str(i), m) for i, m in enumerate(moments)])
+    assert [m.created_at for m in await store.page("t", limit=10)] == moments
