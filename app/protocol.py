@@ -12,7 +12,9 @@ never lets either happen, so its connection (and its buffered frames) would stay
   the socket route from CHAT_SEND_QUEUE_BYTES): it is closed with 1008 and no longer read;
 - it offers the ASGI extension `chat.websocket.send_many`: a "websocket.send" message with a
   "texts" list writes all those text frames with one `transport.write` (one system call where
-  stock uvicorn makes one a frame), which is how a connection drains its queue.
+  stock uvicorn makes one a frame), which is how a connection drains its queue;
+- and `chat.websocket.send_now`: a plain function that writes text frames at once when the
+  socket takes them, so that a fan-out to clients who keep up needs no task per frame.
 
 `python -m app` serves with it; with plain uvicorn pass `--ws app.protocol:ChatWebSocketProtocol`.
 """
@@ -24,7 +26,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.exceptions import InvalidState
 from websockets.http11 import Request
 
-from app.connection import SEND_MANY
+from app.connection import SEND_MANY, SEND_NOW
+from app.frames import Frame
 
 POLICY_VIOLATION = 1008
 DEFAULT_MAX_BUFFERED = 4 * 1024 * 1024
@@ -44,6 +47,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)  # absent when the handshake was refused
         if scope is not None:
             scope["extensions"][SEND_MANY] = self.limits
+            scope["extensions"][SEND_NOW] = {"send_now": self.send_now}
 
     def handle_ping(self) -> None:
         if self.close_sent:
@@ -92,11 +96,31 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         if not self.handshake_complete or self.close_sent:
             raise RuntimeError("'websocket.send' before the handshake or after 'websocket.close'")
         try:
-            for text in texts:
-                self.conn.send_text(text.encode())
+            for frame in frames:
+                self.conn.send_text(frame["text"].encode())
         except InvalidState:
             raise ClientDisconnected() from None
         self.transport.write(b"".join(self.conn.data_to_send()))
+
+    def send_now(self, frames: list[Frame]) -> bool:
+        """Write these text frames at once, without a task or an await, if the socket takes them now
+        (open, not held back by back-pressure); False if not: then nothing was written and the
+        caller sends them the ordinary way, which waits."""
+        if (
+            not self.writable.is_set()
+            or self.disconnected
+            or not self.handshake_complete
+            or self.close_sent
+            or self.transport.is_closing()
+        ):
+            return False
+        try:
+            for frame in frames:
+                self.conn.send_text(frame["text"].encode())
+        except InvalidState:
+            return False  # raised by the first frame if at all: the state does not change here
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     def keepalive_timeout(self) -> None:
         super().keepalive_timeout()
