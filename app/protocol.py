@@ -96,8 +96,8 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         if not self.handshake_complete or self.close_sent:
             raise RuntimeError("'websocket.send' before the handshake or after 'websocket.close'")
         try:
-            for frame in frames:
-                self.conn.send_text(frame["text"].encode())
+            for text in texts:
+                self.conn.send_text(text.encode())
         except InvalidState:
             raise ClientDisconnected() from None
         self.transport.write(b"".join(self.conn.data_to_send()))
