@@ -24,7 +24,10 @@ from typing import Any
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
 from websockets.http11 import Request
+from websockets.protocol import State
 
 from app.connection import SEND_MANY, SEND_NOW
 from app.frames import Frame
@@ -103,23 +106,28 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.write(b"".join(self.conn.data_to_send()))
 
     def send_now(self, frames: list[Frame]) -> bool:
-        """Write these text frames at once, without a task or an await, if the socket takes them now
-        (open, not held back by back-pressure); False if not: then nothing was written and the
-        caller sends them the ordinary way, which waits."""
+        """Write these text frames at once, without a task or an await, if the socket takes
+        them now (open, not held back by back-pressure); False if not: then nothing was
+        written and the caller sends them the ordinary way, which waits.
+
+        A frame's bytes on the wire are the same for every client (a server does not mask, and
+        no extension is negotiated): they are made once, kept in the shared frame, and written
+        as they are to each socket of a fan-out."""
         if (
             not self.writable.is_set()
             or self.disconnected
             or not self.handshake_complete
             or self.close_sent
             or self.transport.is_closing()
+            or self.conn.state is not State.OPEN
         ):
             return False
-        try:
+        if self.conn.extensions:  # not what `python -m app` negotiates, but then encode here
             for frame in frames:
                 self.conn.send_text(frame["text"].encode())
-        except InvalidState:
-            return False  # raised by the first frame if at all: the state does not change here
-        self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            return True
+        self.transport.write(b"".join([wire(frame) for frame in frames]))
         return True
 
     def keepalive_timeout(self) -> None:
@@ -130,3 +138,12 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.close_timer = None
         if self.transport is not None:
             self.transport.abort()
+
+
+def wire(frame: Frame) -> bytes:
+    """A text frame as a server sends it, made once per frame and kept in it."""
+    data: bytes | None = frame.get("wire")
+    if data is None:
+        data = WireFrame(Opcode.TEXT, frame["text"].encode()).serialize(mask=False)
+        frame["wire"] = data
+    return data
