@@ -91,6 +91,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sync-normal": {"env": {"CHAT_SQLITE_SYNCHRONOUS": "NORMAL"}},
     # The writer without the search index's per-batch statement (issue 12's cost of search).
     "no-search-index": {"store": "unindexed"},
+    # The writer's batches capped lower than the default 1,000 (latency under load vs commits).
+    "batch-100": {"env": {"CHAT_WRITE_BATCH": "100"}},
+    "batch-300": {"env": {"CHAT_WRITE_BATCH": "300"}},
     # Python's collector as it was before app/heap.py: start-up's objects walked by every full
     # collection; and with a larger youngest generation on top of the freeze.
     "gc-default": {"heap": lambda: None},
