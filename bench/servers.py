@@ -73,7 +73,10 @@ BASELINES = ("naive", "ceiling", "durable")  # no /healthz, no JSON protocol
 
 
 def kind_of(name: str) -> Kind:
-    """A known kind, or a variant of bench/variant.py (the project with one thing changed)."""
+    """A known kind; `at-COMMIT`, the project at any commit (built like release1); or a variant
+    of bench/variant.py (the project with one thing changed)."""
+    if name.startswith("at-"):
+        return Kind(APP, release=name[3:])
     return KINDS.get(name) or Kind(("-m", "bench.variant", name))
 
 

@@ -83,6 +83,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "same": {},
     "writes-aiosqlite": {"store": "aiosqlite"},
     "task-per-frame": {"ws": "bench.variant:TaskPerFrameProtocol"},
+    # All three levers of issue 16 undone at once: the project as it was before them.
+    "before": {
+        "heap": lambda: None,
+        "store": "aiosqlite",
+        "ws": "bench.variant:TaskPerFrameProtocol",
+    },
     "ws-legacy": {"ws": "websockets"},
     "ws-sansio": {"ws": "websockets-sansio"},
     "ws-wsproto": {"ws": "wsproto"},
