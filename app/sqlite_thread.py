@@ -73,6 +73,8 @@ class SqliteThread:
                 db.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
                 raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+            if isinstance(exc, StopIteration):  # cannot be set on an asyncio future: it hangs
+                raise RuntimeError("StopIteration in a SQLite transaction") from exc
             raise
         return result
 

@@ -430,23 +430,25 @@ def _insert_sqlite(
         for m in chunk:
             params += (m.room_id, m.text, _sqlite_time(m.created_at), m.author, m.author_id, m.key)
         values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))
+        keyed = any(m.key is not None for m in chunk)  # only keyed rows can be skipped
+        before = (db.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) if keyed else 0
         cursor = db.execute(
             "INSERT INTO messages (room_id, text, created_at, author, author_id, client_key) "
             f"VALUES {values} ON CONFLICT (room_id, client_key) DO NOTHING",
             params,
         )
         # No RETURNING: reading N returned rows is N steps of SQLite, each giving the GIL away
-        # and waiting to get it back from a busy event loop. The rows inserted took the
-        # consecutive ids up to the last one (SQLite gives each new row the largest id + 1,
-        # under its write lock; a skipped row takes none).
+        # and waiting to get it back from a busy event loop. When every row went in, they took
+        # the consecutive ids up to the last one (each new row gets the largest id + 1, under
+        # the write lock).
         inserted, last = cursor.rowcount, cursor.lastrowid
         if inserted == len(chunk):
             first = last - inserted + 1
             returned += [(first + k, m.room_id, m.key) for k, m in enumerate(chunk)]
-        elif inserted:  # some keys were stored before (retries): which rows went in
+        elif inserted:  # some keys were stored before (retries; a skipped row may use an id)
             returned += db.execute(
-                "SELECT id, room_id, client_key FROM messages WHERE id BETWEEN ? AND ? ORDER BY id",
-                (last - inserted + 1, last),
+                "SELECT id, room_id, client_key FROM messages WHERE id > ? ORDER BY id",
+                (before,),
             ).fetchall()
     return returned
 

@@ -3,6 +3,7 @@ server's behaviour (every message stored, counted, keyed, replayed) is in the pr
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from app.db import create_engine
 from app.schema import prepare_schema
 from app.sqlite_thread import database_file
-from app.store import NewMessage, Store
+from app.store import NewMessage, Store, Written
 
 pytestmark = pytest.mark.anyio
 
@@ -31,6 +32,14 @@ async def store(tmp_path: Path):
 
 def message(text: str, room: str = "r") -> NewMessage:
     return NewMessage(room, text, datetime.now(UTC), sender="s")
+
+
+async def insert(store: Store, batch: list[NewMessage]) -> Written:
+    """One batch as the writer writes it (app/writer.py)."""
+    async with store.locked(m.room_id for m in batch) as tx:
+        written = await tx.insert(batch)
+        await tx.commit()
+    return written
 
 
 async def test_the_writer_connection_has_the_engines_pragmas(store: Store) -> None:
@@ -61,7 +70,7 @@ async def test_a_batch_is_one_call_on_one_thread_off_the_loop(store: Store) -> N
         return original(work)
 
     store._sqlite._transaction = counted  # type: ignore[method-assign]
-    written = await store.insert([message("a"), message("b", "other"), message("c")])
+    written = await insert(store, [message("a"), message("b", "other"), message("c")])
     assert calls == 1 and threads[0].startswith("sqlite-writer")
     assert threads[0] != threading.current_thread().name
     assert [m.text for m in written.stored] == ["a", "b", "c"]
@@ -87,7 +96,7 @@ async def test_a_failed_transaction_leaves_nothing_and_raises_sqlalchemys_error(
     with pytest.raises(IntegrityError):
         await store._sqlite.transaction(half_then_fail)
     assert await store.page("r", limit=10) == []
-    written = await store.insert([message("after")])  # the connection is usable again
+    written = await insert(store, [message("after")])  # the connection is usable again
     assert [m.text for m in await store.page("r", limit=10)] == ["after"]
     assert written.stored[0].text == "after"
 
@@ -103,7 +112,7 @@ async def test_a_locked_database_is_an_operational_error_after_the_busy_timeout(
     other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     try:
         with pytest.raises(OperationalError, match="locked"):
-            await store.insert([message("waits")])
+            await insert(store, [message("waits")])
     finally:
         other.execute("ROLLBACK")
         other.close()
@@ -124,5 +133,15 @@ async def test_times_read_back_as_written_whatever_their_zone(store: Store) -> N
         datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=plus_two),
         datetime.now(UTC),
     ]
-    await store.insert([NewMessage("t", str(i), m) for i, m in enumerate(moments)])
+    await insert(store, [NewMessage("t", str(i), m) for i, m in enumerate(moments)])
     assert [m.created_at for m in await store.page("t", limit=10)] == moments
+
+
+async def test_a_bug_in_a_transaction_is_an_error_not_a_hang(store: Store) -> None:
+    assert store._sqlite is not None
+
+    def stops(db: sqlite3.Connection) -> None:
+        next(iter(()))  # StopIteration cannot be set on an asyncio future
+
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        await asyncio.wait_for(store._sqlite.transaction(stops), 10)
