@@ -113,7 +113,9 @@ class Room:
             frame = orjson.loads(payload)
             if frame["type"] != "message":
                 return  # history_end
-            own, body = frame["own"], frame["text"].encode()
+            # The sender's own copy is the one with its client key: with tokens every client of
+            # one `sub` gets `own`, and the bench's clients share one.
+            own, body = frame.get("key") is not None, frame["text"].encode()
         else:
             own = payload[0] == 89  # b"Y": "You wrote: "
             body = payload[11:] if own else payload[15:]

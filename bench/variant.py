@@ -105,6 +105,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "gc-default": {"heap": lambda: None},
     # The GIL handed to the SQLite writer thread within 1 ms of its asking, not 5 ms.
     "switch-1ms": {"heap": lambda: (_freeze(), sys.setswitchinterval(0.001))},
+    "switch-200us": {"heap": lambda: (_freeze(), sys.setswitchinterval(0.0002))},
     "gc-young-10k": {"heap": lambda: (_freeze(), gc.set_threshold(10_000))},
 }
 
