@@ -12,8 +12,11 @@ Promises:
   is known, then those at or below its cutoff id are skipped (no gap, no duplicate);
 - a close asked with `flush=True` is sent after the frames already queued; without, at once.
 
-An idle connection holds no task: a push to an empty queue starts one, which ends once the
-queue is empty again (idle sockets are most sockets, and each task costs kilobytes).
+An idle connection holds no task. Where the server offers `SEND_NOW` (`python -m app` does),
+pushed frames are written by `kick()` at once, in one write, when the socket takes them: a
+client that keeps up costs no task and no await per frame. Otherwise, and while the socket
+holds writes back, a task sends them and ends once the queue is empty again (idle sockets are
+most sockets, and each task costs kilobytes).
 
 Where the server offers the ASGI extension `SEND_MANY` (`python -m app` does), the queued
 frames of a chunk go to the socket in one send, and so does the join's history.
@@ -42,6 +45,9 @@ TOO_SLOW = 1013
 CHUNK_BYTES = 256 * 1024
 # An ASGI extension of app.protocol: a "websocket.send" with "texts" sends them all at once.
 SEND_MANY = "chat.websocket.send_many"
+# Another: `scope["extensions"][SEND_NOW]["send_now"](frames) -> bool` writes at once if it can.
+SEND_NOW = "chat.websocket.send_now"
+SendNow = Callable[[list[Frame]], bool]
 # Above every message id: a frame pushed with it is never taken for part of the history.
 _AFTER_HISTORY = 1 << 63
 _tokens = itertools.count(1)
@@ -62,6 +68,7 @@ class Connection:
         "_send",
         "_send_close",
         "_send_many",
+        "_send_now",
         "_sending",
         "_started",
         "_task",
@@ -85,10 +92,12 @@ class Connection:
         limit: int,
         max_bytes: int = 4 * 1024 * 1024,
         send_many: bool = False,
+        send_now: SendNow | None = None,
     ) -> None:
         self.room_id = room_id
         self.json = json
         self._send_many = send_many
+        self._send_now = send_now
         # Unique across processes: a message's sender token travels through the broker.
         self.token = f"{_process}-{next(_tokens)}"
         # Who this client is: the author of what it sends (set by the socket route).
@@ -122,9 +131,11 @@ class Connection:
     def failed(self) -> bool:
         return self._failed
 
-    def push(self, message_id: int, frame: Frame) -> None:
+    def push(self, message_id: int, frame: Frame) -> bool:
+        """Queue a frame. True when it waits for `kick()`, which the caller owes once it has
+        pushed the frames it has (a fan-out kicks each connection once per turn)."""
         if self.close_code is not None:
-            return
+            return False
         text: str = frame["text"]  # frame_bytes, inline: this runs for every frame of a fan-out
         size = len(text) if text.isascii() else 4 * len(text)
         if self._frames is None:
@@ -138,11 +149,34 @@ class Connection:
                 extra={"room": self.room_id, "code": TOO_SLOW},
             )
             self.close(TOO_SLOW, "too slow to read")
-            return
+            return False
         self._frames.append((message_id, frame))
         self._bytes += size
-        if self._started and (self._task is None or self._task.done()):
-            self._task = asyncio.create_task(self._run([]), name=f"send-{self.token}")
+        if not self._started or (self._task is not None and not self._task.done()):
+            return False  # held until the join's history is known, or a task is sending
+        if self._send_now is not None:
+            return True
+        self._task = asyncio.create_task(self._run([]), name=f"send-{self.token}")
+        return False
+
+    def kick(self) -> None:
+        """Send what `push` queued: written at once if the socket takes it (no task, one
+        write), else by a task that waits for the socket. Nothing to do if a task is sending
+        (it sends these too, in order) or if the queue is over a chunk (the task sends it a
+        chunk at a time, as the socket takes them)."""
+        frames = self._frames
+        if not frames or (self._task is not None and not self._task.done()):
+            return
+        if self._send_now is not None and self.close_code is None and self._bytes <= CHUNK_BYTES:
+            due = [f for i, f in frames if i > self._cutoff]
+            if not due or self._send_now(due):
+                self._frames = None
+                self._bytes = 0
+                _TALLY.frames_sent += len(due)
+                if self._probe is not None:
+                    self._probe_passed(frames[-1][0])
+                return
+        self._task = asyncio.create_task(self._run([]), name=f"send-{self.token}")
 
     def start(self, history: Iterable[Frame], cutoff: int) -> None:
         """Send the history, then queued frames above `cutoff`, then live frames."""
@@ -161,7 +195,8 @@ class Connection:
         Its id is older than the history's cutoff when the original came before this
         connection, so it is queued as if above any cutoff.
         """
-        self.push(_AFTER_HISTORY, own_copy_frame(message, json=self.json))
+        if self.push(_AFTER_HISTORY, own_copy_frame(message, json=self.json)):
+            self.kick()
 
     def write_failed(self) -> None:
         """The writer could not commit a message of this client's: it was never shown."""

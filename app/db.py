@@ -2,9 +2,10 @@
 
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -61,7 +62,17 @@ def create_engine(
     if is_sqlite(url):
         pragmas = _sqlite_pragmas(sqlite_busy_timeout_ms, sqlite_synchronous)
         event.listen(engine.sync_engine, "connect", pragmas)
+        _SQLITE_ON_CONNECT[engine.sync_engine] = pragmas
     return engine
+
+
+# The pragmas each SQLite engine sets on its connections, for app/sqlite_thread.py's own.
+_SQLITE_ON_CONNECT: "WeakKeyDictionary[Engine, Any]" = WeakKeyDictionary()
+
+
+def sqlite_on_connect(engine: AsyncEngine) -> Any:
+    """What `create_engine` runs on each new SQLite connection of `engine`, or None."""
+    return _SQLITE_ON_CONNECT.get(engine.sync_engine)
 
 
 def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Any:

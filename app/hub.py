@@ -3,6 +3,9 @@
 Promises of `deliver` (called by the broker, in id order per room):
 - it never awaits: each connection gets a non-blocking push of a frame encoded once for the
   whole broadcast; a connection whose queue is full is closed with 1013 and the others go on;
+- what a turn of the event loop delivered goes out once that turn is over: each connection
+  pushed to is kicked once, and writes all its new frames at once if its socket takes them
+  (no task per frame), else hands them to its sending task;
 - a connection that joined before a message was delivered receives it (possibly held until its
   history snapshot is known, see `Connection.start`).
 """
@@ -31,6 +34,9 @@ class Hub:
         self._probe: FanoutProbe | None = None
         self._probing = probe_fanout
         self._next_probe = 0.0
+        # Connections with frames pushed by this turn's deliveries, kicked once at its end.
+        self._pushed: dict[Connection, None] = {}
+        self._kick_due = False
 
     @property
     def connections(self) -> int:
@@ -60,6 +66,7 @@ class Hub:
         if not members:
             return
         frames = BroadcastFrames(message)
+        pushed = self._pushed
         sender = message.sender
         user = message.author_id  # with tokens, `own` is every connection of the same `sub`
         # No copy of the members: a push never joins or leaves (only the socket's route does,
@@ -72,9 +79,20 @@ class Hub:
                 frame = frames.for_same_user()  # plain text has no `own` but "You wrote"
             else:
                 frame = frames.for_client(json=json)
-            conn.push(message.id, frame)
+            if conn.push(message.id, frame):
+                pushed[conn] = None
         if self._probing:
             self._maybe_probe(message.id, members)
+        if pushed and not self._kick_due:
+            self._kick_due = True
+            asyncio.get_running_loop().call_soon(self._kick)
+
+    def _kick(self) -> None:
+        """Each connection pushed to since the last kick sends its frames, in one write."""
+        self._kick_due = False
+        pushed, self._pushed = self._pushed, {}
+        for conn in pushed:
+            conn.kick()
 
     def _maybe_probe(self, message_id: int, members: dict[Connection, None]) -> None:
         now = time.monotonic()

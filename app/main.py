@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from app import metrics, sqlite_guard
+from app import heap, metrics, sqlite_guard
 from app.broker import make_broker
 from app.chat import Chat
 from app.db import create_engine
@@ -51,14 +51,17 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
             app.state.chat = chat
             sampling = _start_metrics(app, chat) if settings.metrics else None
             restore_signals = drain_before_exit(chat.drain)
+            heap.settle_after_startup()
             log.info("chat ready on %s", engine.url.render_as_string(hide_password=True))
             try:
                 yield
             finally:
                 restore_signals()
+                heap.unsettle_at_shutdown()
                 await chat.drain()
                 await writer.stop(grace=0.5)
                 await broker.close()
+                await store.close()
                 if sampling is not None:
                     sampling.cancel()
                 metrics.process_ended()

@@ -12,7 +12,9 @@ never lets either happen, so its connection (and its buffered frames) would stay
   the socket route from CHAT_SEND_QUEUE_BYTES): it is closed with 1008 and no longer read;
 - it offers the ASGI extension `chat.websocket.send_many`: a "websocket.send" message with a
   "texts" list writes all those text frames with one `transport.write` (one system call where
-  stock uvicorn makes one a frame), which is how a connection drains its queue.
+  stock uvicorn makes one a frame), which is how a connection drains its queue;
+- and `chat.websocket.send_now`: a plain function that writes text frames at once when the
+  socket takes them, so that a fan-out to clients who keep up needs no task per frame.
 
 `python -m app` serves with it; with plain uvicorn pass `--ws app.protocol:ChatWebSocketProtocol`.
 """
@@ -22,9 +24,13 @@ from typing import Any
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
 from websockets.http11 import Request
+from websockets.protocol import State
 
-from app.connection import SEND_MANY
+from app.connection import SEND_MANY, SEND_NOW
+from app.frames import Frame
 
 POLICY_VIOLATION = 1008
 DEFAULT_MAX_BUFFERED = 4 * 1024 * 1024
@@ -44,6 +50,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)  # absent when the handshake was refused
         if scope is not None:
             scope["extensions"][SEND_MANY] = self.limits
+            scope["extensions"][SEND_NOW] = {"send_now": self.send_now}
 
     def handle_ping(self) -> None:
         if self.close_sent:
@@ -98,6 +105,31 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             raise ClientDisconnected() from None
         self.transport.write(b"".join(self.conn.data_to_send()))
 
+    def send_now(self, frames: list[Frame]) -> bool:
+        """Write these text frames at once, without a task or an await, if the socket takes
+        them now (open, not held back by back-pressure); False if not: then nothing was
+        written and the caller sends them the ordinary way, which waits.
+
+        A frame's bytes on the wire are the same for every client (a server does not mask, and
+        no extension is negotiated): they are made once, kept in the shared frame, and written
+        as they are to each socket of a fan-out."""
+        if (
+            not self.writable.is_set()
+            or self.disconnected
+            or not self.handshake_complete
+            or self.close_sent
+            or self.transport.is_closing()
+            or self.conn.state is not State.OPEN
+        ):
+            return False
+        if self.conn.extensions:  # not what `python -m app` negotiates, but then encode here
+            for frame in frames:
+                self.conn.send_text(frame["text"].encode())
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            return True
+        self.transport.write(b"".join([wire(frame) for frame in frames]))
+        return True
+
     def keepalive_timeout(self) -> None:
         super().keepalive_timeout()
         self._abort()
@@ -106,3 +138,12 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.close_timer = None
         if self.transport is not None:
             self.transport.abort()
+
+
+def wire(frame: Frame) -> bytes:
+    """A text frame as a server sends it, made once per frame and kept in it."""
+    data: bytes | None = frame.get("wire")
+    if data is None:
+        data = WireFrame(Opcode.TEXT, frame["text"].encode()).serialize(mask=False)
+        frame["wire"] = data
+    return data

@@ -3,10 +3,11 @@
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, text, tuple_
@@ -15,8 +16,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.auth import RoomSet
+from app.db import sqlite_on_connect
 from app.messages import StoredMessage
 from app.models import Message, Room
+from app.sqlite_thread import SqliteThread, database_file
 from app.store_search import index_batch_sqlite
 
 log = logging.getLogger(__name__)
@@ -132,14 +135,45 @@ class Transaction:
         await self._conn.commit()
 
 
+class SqliteTransaction:
+    """`Transaction` on SQLite: the whole write in ONE call to the writer's own thread
+    (app/sqlite_thread.py). `insert` begins, inserts, counts the rooms, looks up retried keys
+    and commits; `commit` then has nothing left to do. One process writes a SQLite file
+    (app/sqlite_guard.py), so there are no rooms to lock and none refused."""
+
+    def __init__(self, store: "Store", thread: SqliteThread, rooms: list[str]) -> None:
+        self._store = store
+        self._thread = thread
+        self.rooms = rooms
+        self.refused: frozenset[str] = frozenset()
+
+    async def previous_ids(self) -> dict[str, int]:
+        return await self._thread.transaction(partial(_previous_ids_sqlite, self.rooms))
+
+    async def insert(self, batch: Sequence[NewMessage]) -> "Written":
+        """`Transaction.insert`, committed."""
+        return await self._store._write(None, batch)
+
+    async def commit(self) -> None:
+        return None  # `insert` committed
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
         self._reads = asyncio.Semaphore(READERS)
+        # SQLite: the writer's transactions, each in one call to a thread of its own.
+        self._sqlite = _sqlite_thread(engine) if self._dialect == "sqlite" else None
+
+    async def close(self) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.close()
 
     @asynccontextmanager
-    async def locked(self, room_ids: Iterable[str]) -> AsyncIterator["Transaction"]:
+    async def locked(
+        self, room_ids: Iterable[str]
+    ) -> AsyncIterator["Transaction | SqliteTransaction"]:
         """A write transaction that holds the rooms' locks until it exits.
 
         On PostgreSQL each room is locked with a session advisory lock, taken in sorted order
@@ -150,14 +184,8 @@ class Store:
         `app.sqlite_guard`), so there is nothing to lock.
         """
         rooms = sorted(set(room_ids))
-        if self._dialect != "postgresql":
-            async with self.engine.connect() as conn:
-                tx = Transaction(self, conn, rooms)
-                try:
-                    yield tx
-                finally:
-                    if conn.in_transaction():
-                        await conn.rollback()
+        if self._sqlite is not None:
+            yield SqliteTransaction(self, self._sqlite, rooms)
             return
         async with self.engine.connect() as conn:
             try:
@@ -167,45 +195,21 @@ class Store:
             finally:
                 await _unlock_rooms(conn)
 
-    async def _write(self, conn: AsyncConnection, batch: Sequence[NewMessage]) -> Written:
+    async def _write(self, conn: AsyncConnection | None, batch: Sequence[NewMessage]) -> Written:
+        """A transaction's insert: on SQLite (no `conn`) the whole transaction in one call to
+        the writer's thread, committed; on PostgreSQL in the locked transaction of `conn`."""
+        if conn is None:
+            assert self._sqlite is not None
+            return await self._sqlite.transaction(partial(_write_sqlite, batch, self._index_batch))
         rows, row_of = _first_of_each_key(batch)
-        if self._dialect == "sqlite":
-            returned = await _insert_sqlite(conn, rows)
-        else:
-            returned = await self._insert_postgres(conn, rows)
-        ids = _ids_by_row(rows, returned)
-        stored = [
-            StoredMessage(
-                i, m.room_id, m.text, m.created_at, m.author, m.author_id, m.sender, m.key
-            )
-            for m, i in zip(rows, ids, strict=True)
-            if i is not None
-        ]
+        ids = _ids_by_row(rows, await self._insert_postgres(conn, rows))
+        stored = _stored(rows, ids)
         if stored:
-            if self._dialect == "sqlite":
-                await self._index_batch(conn, [m.id for m in stored])
-                await _count_rooms_sqlite(conn, _per_room(stored))
-            else:
-                await self._count_rooms_postgres(conn, _per_room(stored))
-        if len(stored) == len(batch):
-            return Written(stored, [])  # the common case: every message is new
-        # Retries: each is answered with what its key is stored as, new or from before.
-        known = {(m.room_id, m.key): m for m in stored if m.key is not None}
+            await self._count_rooms_postgres(conn, _per_room(stored))
+        before: dict[tuple[str, str | None], StoredMessage] = {}
         if len(stored) < len(rows):  # some keys were stored before: only then a query
-            known |= await _stored_keys(
-                conn, [m for m, i in zip(rows, ids, strict=True) if i is None]
-            )
-        repeats: list[tuple[int, StoredMessage]] = []
-        for position, m in enumerate(batch):
-            row = row_of[position]
-            if rows[row] is m and ids[row] is not None:
-                continue  # stored now, by this very send
-            original = known.get((m.room_id, m.key))
-            if original is None:
-                log.warning("a retry's message in room %r is no longer stored", m.room_id)
-                continue  # deleted between the INSERT and the look-up: nothing to answer
-            repeats.append((position, replace(original, sender=m.sender, key=m.key)))
-        return Written(stored, repeats)
+            before = await _stored_keys(conn, _not_stored(rows, ids))
+        return _written(batch, rows, row_of, ids, stored, before)
 
     async def _insert_postgres(
         self, conn: AsyncConnection, rows: Sequence[NewMessage]
@@ -235,10 +239,11 @@ class Store:
         )
         return [(row[0], row[1], row[2]) for row in result]
 
-    async def _index_batch(self, conn: AsyncConnection, ids: list[int]) -> None:
-        # SQLite's search index follows each batch in its transaction (PostgreSQL's is a
-        # generated column); bench/ measures the writer without it by replacing this.
-        await index_batch_sqlite(conn, min(ids), max(ids))
+    def _index_batch(self, db: sqlite3.Connection, first_id: int, last_id: int) -> None:
+        # SQLite's search index follows each batch in its transaction, on the writer's thread
+        # (PostgreSQL's is a generated column); bench/ measures the writer without it by
+        # replacing this.
+        index_batch_sqlite(db, first_id, last_id)
 
     async def _lock_rooms(self, conn: AsyncConnection, room_ids: list[str]) -> frozenset[str]:
         """Lock the rooms, waiting at most ROOM_LOCK_WAIT for each; the rooms refused.
@@ -374,43 +379,130 @@ class Store:
             return _messages(result)
 
 
-# SQLite's own statements for the writer's hot path: SQLAlchemy's per-row parameter processing
-# was a quarter of the event loop's time under load (py-spy), and it cannot keep the order of a
-# multi-row INSERT ... RETURNING on SQLite, so it would send one INSERT per row. SQLite assigns a
-# statement's ids ascending in VALUES order under its write lock: sorted, they follow the batch
-# (a row skipped by ON CONFLICT DO NOTHING takes no id and is absent from RETURNING).
+# SQLite's own statements for the writer's hot path, run on app/sqlite_thread.py's connection
+# (the whole batch in one call to its thread). Plain SQL: SQLAlchemy's per-row parameter
+# processing was a quarter of the event loop's time under load (py-spy), and it cannot keep the
+# order of a multi-row INSERT on SQLite, so it would send one INSERT per row. SQLite assigns a
+# statement's ids ascending in VALUES order under its write lock: they follow the batch (a row
+# skipped by ON CONFLICT DO NOTHING takes no id).
 # SQLite refuses a statement with more parameters than its bound (32,766 since 3.32, 999
 # before; a build may set another): a batch is written in as many statements as that takes.
 SQLITE_MAX_VARIABLES = min(
     sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 32_766
 )
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DATETIME writes and reads
 
 
-async def _insert_sqlite(
-    conn: AsyncConnection, batch: Sequence[NewMessage]
+def _write_sqlite(
+    batch: Sequence[NewMessage],
+    index: Callable[[sqlite3.Connection, int, int], None],
+    db: sqlite3.Connection,
+) -> Written:
+    """`Transaction.insert` on SQLite, inside app/sqlite_thread.py's one transaction: the
+    INSERT, the search index fed with the batch by one statement (`index`), the room counts,
+    and for retried keys their stored messages."""
+    rows, row_of = _first_of_each_key(batch)
+    ids = _ids_by_row(rows, _insert_sqlite(db, rows))
+    stored = _stored(rows, ids)
+    if stored:
+        index(db, stored[0].id, stored[-1].id)
+        _count_rooms_sqlite(db, _per_room(stored))
+    before: dict[tuple[str, str | None], StoredMessage] = {}
+    if len(stored) < len(rows):  # some keys were stored before: only then a query
+        before = _stored_keys_sqlite(db, _not_stored(rows, ids))
+    return _written(batch, rows, row_of, ids, stored, before)
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """What SQLAlchemy's SQLite DATETIME writes and reads: "%Y-%m-%d %H:%M:%S.%f" in UTC.
+    The writer's timestamps are in UTC already: those take the fast way (a third of
+    `strftime`'s time, once a row)."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(" ", "microseconds")[:26]
+
+
+def _insert_sqlite(
+    db: sqlite3.Connection, batch: Sequence[NewMessage]
 ) -> list[tuple[int, str, str | None]]:
     returned: list[tuple[int, str, str | None]] = []
     for chunk in _chunks(batch, per_row=6):
         params: list[str | None] = []
         for m in chunk:
-            params += (
-                m.room_id,
-                m.text,
-                m.created_at.astimezone(UTC).strftime(_SQLITE_TIME),
-                m.author,
-                m.author_id,
-                m.key,
-            )
+            params += (m.room_id, m.text, _sqlite_time(m.created_at), m.author, m.author_id, m.key)
         values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))
-        result = await conn.exec_driver_sql(
+        keyed = any(m.key is not None for m in chunk)  # only keyed rows can be skipped
+        before = (db.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) if keyed else 0
+        cursor = db.execute(
             "INSERT INTO messages (room_id, text, created_at, author, author_id, client_key) "
-            f"VALUES {values} ON CONFLICT (room_id, client_key) DO NOTHING "
-            "RETURNING id, room_id, client_key",
-            tuple(params),
+            f"VALUES {values} ON CONFLICT (room_id, client_key) DO NOTHING",
+            params,
         )
-        returned += sorted((row[0], row[1], row[2]) for row in result)
+        # No RETURNING: reading N returned rows is N steps of SQLite, each giving the GIL away
+        # and waiting to get it back from a busy event loop. When every row went in, they took
+        # the consecutive ids up to the last one (each new row gets the largest id + 1, under
+        # the write lock).
+        inserted, last = cursor.rowcount, cursor.lastrowid
+        if inserted == len(chunk):
+            first = last - inserted + 1
+            returned += [(first + k, m.room_id, m.key) for k, m in enumerate(chunk)]
+        elif inserted:  # some keys were stored before (retries; a skipped row may use an id)
+            returned += db.execute(
+                "SELECT id, room_id, client_key FROM messages WHERE id > ? ORDER BY id",
+                (before,),
+            ).fetchall()
     return returned
+
+
+def _stored_keys_sqlite(
+    db: sqlite3.Connection, rows: Sequence[NewMessage]
+) -> dict[tuple[str, str | None], StoredMessage]:
+    """The stored messages of keys that were there before this batch (same transaction)."""
+    known: dict[tuple[str, str | None], StoredMessage] = {}
+    for chunk in _chunks(rows, per_row=2):
+        pairs = ",".join(["(?,?)"] * len(chunk))
+        params = [value for m in chunk for value in (m.room_id, m.key)]
+        result = db.execute(
+            "SELECT id, room_id, text, created_at, author, author_id, client_key FROM messages"
+            f" WHERE (room_id, client_key) IN (VALUES {pairs})",
+            params,
+        )
+        for i, room, body, at, author, author_id, key in result.fetchall():
+            created = datetime.fromisoformat(at).replace(tzinfo=UTC)
+            known[(room, key)] = StoredMessage(i, room, body, created, author, author_id)
+    return known
+
+
+def _count_rooms_sqlite(db: sqlite3.Connection, per_room: list[RoomCount]) -> None:
+    for chunk in _chunks(per_room, per_row=4):
+        params: list[object] = []
+        for room in chunk:
+            params += (room.room_id, room.messages, room.last_id, _sqlite_time(room.last_at))
+        values = ",".join(["(?,?,?,?)"] * len(chunk))
+        db.execute(
+            "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at) "
+            f"VALUES {values} ON CONFLICT (room_id) DO UPDATE SET "
+            "messages = rooms.messages + excluded.messages, "
+            "last_message_id = excluded.last_message_id, "
+            "last_message_at = excluded.last_message_at",
+            params,
+        )
+
+
+def _previous_ids_sqlite(rooms: list[str], db: sqlite3.Connection) -> dict[str, int]:
+    previous = dict.fromkeys(rooms, 0)
+    for chunk in _chunks(rooms, per_row=1):
+        marks = ",".join("?" * len(chunk))
+        result = db.execute(
+            f"SELECT room_id, last_message_id FROM rooms WHERE room_id IN ({marks})", chunk
+        )
+        previous.update({room: last or 0 for room, last in result.fetchall()})
+    return previous
+
+
+def _sqlite_thread(engine: AsyncEngine) -> SqliteThread:
+    """The writer's own connection to the engine's file, opened with the engine's pragmas."""
+    url = engine.url.render_as_string(hide_password=False)
+    return SqliteThread(database_file(url), sqlite_on_connect(engine))
 
 
 def _first_of_each_key(batch: Sequence[NewMessage]) -> tuple[list[NewMessage], list[int]]:
@@ -455,6 +547,45 @@ def _ids_by_row(
     return result
 
 
+def _stored(rows: Sequence[NewMessage], ids: list[int | None]) -> list[StoredMessage]:
+    """The rows stored now, as messages, in id order."""
+    return [
+        StoredMessage(i, m.room_id, m.text, m.created_at, m.author, m.author_id, m.sender, m.key)
+        for m, i in zip(rows, ids, strict=True)
+        if i is not None
+    ]
+
+
+def _not_stored(rows: Sequence[NewMessage], ids: list[int | None]) -> list[NewMessage]:
+    return [m for m, i in zip(rows, ids, strict=True) if i is None]
+
+
+def _written(
+    batch: Sequence[NewMessage],
+    rows: Sequence[NewMessage],
+    row_of: list[int],
+    ids: list[int | None],
+    stored: list[StoredMessage],
+    before: dict[tuple[str, str | None], StoredMessage],
+) -> Written:
+    """The batch's outcome: new messages, and each retry answered with what its key is stored
+    as, new in this batch or from `before` it."""
+    if len(stored) == len(batch):
+        return Written(stored, [])  # the common case: every message is new
+    known = before | {(m.room_id, m.key): m for m in stored if m.key is not None}
+    repeats: list[tuple[int, StoredMessage]] = []
+    for position, m in enumerate(batch):
+        row = row_of[position]
+        if rows[row] is m and ids[row] is not None:
+            continue  # stored now, by this very send
+        original = known.get((m.room_id, m.key))
+        if original is None:
+            log.warning("a retry's message in room %r is no longer stored", m.room_id)
+            continue  # deleted between the INSERT and the look-up: nothing to answer
+        repeats.append((position, replace(original, sender=m.sender, key=m.key)))
+    return Written(stored, repeats)
+
+
 async def _stored_keys(
     conn: AsyncConnection, rows: Sequence[NewMessage]
 ) -> dict[tuple[str, str | None], StoredMessage]:
@@ -469,23 +600,6 @@ async def _stored_keys(
     return found
 
 
-async def _count_rooms_sqlite(conn: AsyncConnection, per_room: list[RoomCount]) -> None:
-    for chunk in _chunks(per_room, per_row=4):
-        params: list[object] = []
-        for room in chunk:
-            last_at = room.last_at.strftime(_SQLITE_TIME)
-            params += (room.room_id, room.messages, room.last_id, last_at)
-        values = ",".join(["(?,?,?,?)"] * len(chunk))
-        await conn.exec_driver_sql(
-            "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at) "
-            f"VALUES {values} ON CONFLICT (room_id) DO UPDATE SET "
-            "messages = rooms.messages + excluded.messages, "
-            "last_message_id = excluded.last_message_id, "
-            "last_message_at = excluded.last_message_at",
-            tuple(params),
-        )
-
-
 def _chunks(rows: Sequence[T], *, per_row: int) -> Iterator[Sequence[T]]:
     """`rows` in slices whose statements stay within SQLite's bound on parameters."""
     size = max(1, SQLITE_MAX_VARIABLES // per_row)
@@ -494,15 +608,15 @@ def _chunks(rows: Sequence[T], *, per_row: int) -> Iterator[Sequence[T]]:
 
 
 def _per_room(stored: list[StoredMessage]) -> list[RoomCount]:
-    rooms: dict[str, RoomCount] = {}
+    counts: dict[str, int] = {}
+    last: dict[str, StoredMessage] = {}
     for m in stored:
-        room = rooms.get(m.room_id)
-        if room is None:
-            rooms[m.room_id] = RoomCount(m.room_id, 1, m.id, m.created_at.astimezone(UTC))
-        else:
-            room.messages += 1
-            room.last_id, room.last_at = m.id, m.created_at.astimezone(UTC)
-    return list(rooms.values())
+        counts[m.room_id] = counts.get(m.room_id, 0) + 1
+        last[m.room_id] = m
+    return [
+        RoomCount(room, counts[room], m.id, m.created_at.astimezone(UTC))
+        for room, m in last.items()
+    ]
 
 
 async def _unlock_rooms(conn: AsyncConnection) -> None:

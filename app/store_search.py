@@ -6,6 +6,7 @@ statement per batch: a per-row trigger triples the cost of an insert, shared/MEA
 triggers take deleted messages out.
 """
 
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -19,7 +20,6 @@ from sqlalchemy import (
     select,
     table,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth import RoomSet
 from app.messages import StoredMessage
@@ -49,9 +49,10 @@ _COLUMNS = (
 )
 
 
-async def index_batch_sqlite(conn: AsyncConnection, first_id: int, last_id: int) -> None:
-    """Index the batch just inserted (ids `first_id`..`last_id`), in its transaction."""
-    await conn.exec_driver_sql(
+def index_batch_sqlite(db: sqlite3.Connection, first_id: int, last_id: int) -> None:
+    """Index the batch just inserted (ids `first_id`..`last_id`), in its transaction (on the
+    SQLite writer's own connection, app/sqlite_thread.py)."""
+    db.execute(
         f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM messages "
         "WHERE id BETWEEN ? AND ?",
         (first_id, last_id),

@@ -25,11 +25,16 @@ import psutil
 
 from bench import history, report, search
 from bench.plan import FULL, PROJECT_ONLY, QUICK, ROUND_WORKLOADS, Plan
-from bench.servers import PINNED, ROOT, Server, generate
+from bench.release import prepare
+from bench.servers import BASELINES, PINNED, ROOT, Server, generate, kind_of
 
 log = logging.getLogger("bench")
 
-KINDS = ("project", "naive", "ceiling", "memory", "tokens")  # the default; also metrics,nometrics
+# The default, side by side: the project as configured by default; with the in-memory store;
+# with tokens on; with every feature on (tokens, keyed senders, /metrics scraped); the first
+# release; the baselines. --quick runs the first three of QUICK_KINDS only.
+KINDS = ("project", "memory", "tokens", "full", "release1", "naive", "ceiling", "durable")
+QUICK_KINDS = ("project", "naive", "ceiling")
 SEARCH_FULL = {"rows": 1_000_000, "rooms": 100, "requests": 200, "rounds": 5, "writes": 40_000}
 SEARCH_QUICK = {"rows": 20_000, "rooms": 10, "requests": 10, "rounds": 1, "writes": 2_000}
 Runs = dict[str, dict[str, list[dict[str, Any]]]]
@@ -41,8 +46,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="rounds of the room workloads")
     parser.add_argument(
         "--kinds",
-        help="servers to measure (default: all; with --quick all but memory); "
-        "metrics,nometrics: the project scraped every second vs CHAT_METRICS=0",
+        help=f"servers to measure (default: {','.join(KINDS)}; with --quick "
+        f"{','.join(QUICK_KINDS)}); also metrics,nometrics (the project scraped every "
+        "second vs CHAT_METRICS=0) and the variants of bench/variant.py",
     )
     parser.add_argument(
         "--workloads", default=",".join((*ROUND_WORKLOADS, "history", "idle", "search"))
@@ -160,7 +166,7 @@ def run_idle(plan: Plan, kinds: list[str], workdir: Path, runs: Runs) -> None:
 
 
 def _idle_spec(plan: Plan, kind: str) -> dict[str, Any]:
-    return {**plan.idle, "joined": kind in ("project", "memory")}
+    return {**plan.idle, "joined": kind not in BASELINES}
 
 
 def _brief(result: dict[str, Any]) -> str:
@@ -212,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     plan = Plan(args.rounds or plan.rounds, plan.specs, idle, plan.history_sizes, plan.history)
     kinds = [
-        k for k in (args.kinds or ",".join(KINDS[:3] if args.quick else KINDS)).split(",") if k
+        k for k in (args.kinds or ",".join(QUICK_KINDS if args.quick else KINDS)).split(",") if k
     ]
     workloads = [w for w in args.workloads.split(",") if w]
     # Ten thousand sockets on each side: children inherit the raised limit.
@@ -220,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-")) if args.quick else ROOT / "docs")
     out.mkdir(parents=True, exist_ok=True)
+    for release in {kind_of(k).release for k in kinds} - {None}:
+        assert release is not None
+        prepare(release)  # built once and cached: the first time takes a minute
     runs: Runs = defaultdict(lambda: defaultdict(list))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import create_engine
 from app.schema import prepare_schema
@@ -100,7 +99,7 @@ def measure_queries(path: Path, workdir: Path, requests: int) -> dict[str, dict[
 class UnindexedStore(Store):
     """The project's store without the search index's per-batch statement."""
 
-    async def _index_batch(self, conn: AsyncConnection, ids: list[int]) -> None:
+    def _index_batch(self, db: sqlite3.Connection, first_id: int, last_id: int) -> None:
         return None
 
 
@@ -108,7 +107,7 @@ async def _write(
     store_type: type[Store], path: Path, batches: int, size: int, synchronous: str
 ) -> tuple[float, float]:
     """Messages per second of wall time, and per second of this process's CPU time (every
-    thread: SQLite works in aiosqlite's), which other work on a shared machine disturbs less."""
+    thread: SQLite works in the writer's), which other work on a shared machine disturbs less."""
     path.unlink(missing_ok=True)
     engine = create_engine(f"sqlite+aiosqlite:///{path}", sqlite_synchronous=synchronous)
     try:
@@ -122,6 +121,7 @@ async def _write(
                 await tx.insert(batch)
                 await tx.commit()
         count = batches * size
+        await store.close()
         return count / (time.perf_counter() - started), count / (time.process_time() - cpu)
     finally:
         await engine.dispose()

@@ -18,10 +18,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.auth import mint_token
+from bench.release import FIRST_RELEASE, prepare
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +33,51 @@ ROOT = Path(__file__).resolve().parent.parent
 PINNED = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
 SERVER_CORE, GENERATOR_CORE = 0, 1
 
-COMMANDS: dict[str, list[str]] = {
-    "project": ["-m", "app"],
-    "tokens": ["-m", "app"],  # the project with CHAT_AUTH_SECRET set, every client with a token
+
+@dataclass(frozen=True)
+class Kind:
+    """How to serve one kind of server, and how its clients talk to it."""
+
+    command: tuple[str, ...]  # after the interpreter
+    env: dict[str, str] = field(default_factory=dict)
+    tokens: bool = False  # every client joins with an access token (CHAT_AUTH_SECRET set)
+    keyed: bool = False  # room senders speak `chat.v2.json`, every message with a client key
+    scrape: float | None = None  # GET /metrics every this many seconds, as Prometheus would
+    release: str | None = None  # a commit served from its own worktree and venv (bench.release)
+
+    @property
+    def is_app(self) -> bool:
+        """`python -m app`: settings from CHAT_* variables, a /healthz to wait for."""
+        return self.command == ("-m", "app")
+
+
+APP = ("-m", "app")
+KINDS: dict[str, Kind] = {
+    "project": Kind(APP),
+    # The project with CHAT_AUTH_SECRET set, every client with a token.
+    "tokens": Kind(APP, env={"CHAT_AUTH_SECRET": TOKEN_SECRET}, tokens=True),
+    # Every feature of the second release priced at once: tokens, keyed `chat.v2.json`
+    # senders and /metrics scraped every second.
+    "full": Kind(APP, env={"CHAT_AUTH_SECRET": TOKEN_SECRET}, tokens=True, keyed=True, scrape=1.0),
+    # The first release as it shipped (the commit before the second release's first change).
+    "release1": Kind(APP, release=FIRST_RELEASE),
+    "memory": Kind(("-m", "bench.memstore")),
+    "naive": Kind(("-m", "bench.baselines.naive")),
+    "ceiling": Kind(("-m", "bench.baselines.ceiling")),
+    "durable": Kind(("-m", "bench.baselines.durable")),
     # The cost of the metrics: the project scraped every second, and with CHAT_METRICS=0.
-    "metrics": ["-m", "app"],
-    "nometrics": ["-m", "app"],
-    "memory": ["-m", "bench.memstore"],
-    "naive": ["-m", "bench.baselines.naive"],
-    "ceiling": ["-m", "bench.baselines.ceiling"],
+    "metrics": Kind(APP, scrape=1.0),
+    "nometrics": Kind(APP, env={"CHAT_METRICS": "0"}),
 }
+BASELINES = ("naive", "ceiling", "durable")  # no /healthz, no JSON protocol
 
 
-ENV: dict[str, dict[str, str]] = {"nometrics": {"CHAT_METRICS": "0"}}
-SCRAPE_EVERY = {"metrics": 1.0}
+def kind_of(name: str) -> Kind:
+    """A known kind; `at-COMMIT`, the project at any commit (built like release1); or a variant
+    of bench/variant.py (the project with one thing changed)."""
+    if name.startswith("at-"):
+        return Kind(APP, release=name[3:])
+    return KINDS.get(name) or Kind(("-m", "bench.variant", name))
 
 
 def _pin(core: int) -> Callable[[], None] | None:
@@ -64,6 +97,7 @@ class Server:
 
     def __init__(self, kind: str, workdir: Path, *, database: Path | None = None) -> None:
         self.kind = kind
+        self.spec = kind_of(kind)
         self.port = free_port()
         self.database = database or workdir / f"{kind}-{self.port}.db"
         self.log_path = workdir / f"{kind}-{self.port}.log"
@@ -87,16 +121,19 @@ class Server:
             "CHAT_PORT": str(self.port),
             "CHAT_RATE_LIMIT": "0",  # the default token bucket would close a flooding sender
             "CHAT_LOG_LEVEL": "warning",
-            **({"CHAT_AUTH_SECRET": TOKEN_SECRET} if self.kind == "tokens" else {}),
-            **ENV.get(self.kind, {}),
+            **self.spec.env,
         }
-        command = [sys.executable, *COMMANDS.get(self.kind, ["-m", "bench.variant", self.kind])]
-        if command[1:] != ["-m", "app"]:
+        python, cwd = sys.executable, ROOT
+        if self.spec.release is not None:
+            python_path, tree = prepare(self.spec.release)
+            python, cwd = str(python_path), tree
+        command = [python, *self.spec.command]
+        if not self.spec.is_app:
             command += ["--port", str(self.port)]
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
                 command,
-                cwd=ROOT,
+                cwd=cwd,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -114,14 +151,14 @@ class Server:
                     f"{self.kind} server did not start:\n{self.log_path.read_text()}"
                 )
             time.sleep(0.05)
-        if self.kind in SCRAPE_EVERY:
-            self._scraper = Scraper(self.port, SCRAPE_EVERY[self.kind])
+        if self.spec.scrape is not None:
+            self._scraper = Scraper(self.port, self.spec.scrape)
         return self
 
     def _ready(self) -> bool:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-            if self.kind not in ("naive", "ceiling"):
+            if self.kind not in BASELINES:
                 conn.request("GET", "/healthz")
                 return conn.getresponse().status == 200
             conn.connect()
@@ -152,7 +189,7 @@ class Server:
 
 
 class Scraper:
-    """GET /metrics every `every` seconds from a thread, as Prometheus would."""
+    """GET /metrics every `every` seconds from a thread of the bench, as Prometheus would."""
 
     def __init__(self, port: int, every: float) -> None:
         self.port = port
@@ -163,17 +200,20 @@ class Scraper:
         self._thread.start()
 
     def _run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
         while not self._stop.wait(self.every):
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
                 conn.request("GET", "/metrics")
                 response = conn.getresponse()
                 response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"/metrics answered {response.status}")
-                self.scrapes += 1
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 log.warning("scraping port %d failed: %s", self.port, exc)
+                conn.close()
+                continue
+            if response.status != 200:
+                log.warning("/metrics on port %d answered %d", self.port, response.status)
+            else:
+                self.scrapes += 1
 
     def stop(self) -> None:
         self._stop.set()
@@ -186,7 +226,9 @@ def generate(
 ) -> list[dict[str, Any]]:
     """Run workloads one after the other in a fresh load-generator process against `server`."""
     specs = [{**spec, "port": server.port, "server_pid": server.pid} for spec in specs]
-    if server.kind == "tokens":
+    if server.spec.keyed:
+        specs = [{**spec, "keyed": True} if spec["workload"] == "rooms" else spec for spec in specs]
+    if server.spec.tokens:
         # A token for every room that expires (so each socket also carries its expiry timer),
         # sent as browsers do, in the access_token query parameter.
         token = mint_token(TOKEN_SECRET, "bench", name="Bench", ttl=24 * 3600)

@@ -101,7 +101,10 @@ class Room:
             ahead = due - time.perf_counter_ns()
             if ahead > 0:
                 await asyncio.sleep(ahead / 1e9)
-            conn.send_text(b"%d:%d:%d:%s" % (client.index, seq, due, pad))
+            text = b"%d:%d:%d:%s" % (client.index, seq, due, pad)
+            if client.keyed:
+                text = _send_frame(text, b"%d-%d" % (client.index, seq))
+            conn.send_text(text)
             self.sent += 1
             self.tally.started()
 
@@ -110,7 +113,9 @@ class Room:
             frame = orjson.loads(payload)
             if frame["type"] != "message":
                 return  # history_end
-            own, body = frame["own"], frame["text"].encode()
+            # The sender's own copy is the one with its client key: with tokens every client of
+            # one `sub` gets `own`, and the bench's clients share one.
+            own, body = frame.get("key") is not None, frame["text"].encode()
         else:
             own = payload[0] == 89  # b"Y": "You wrote: "
             body = payload[11:] if own else payload[15:]

@@ -5,27 +5,90 @@ Each variant is the app of `python -m app` (create_app, the same uvicorn options
 app/__main__.py) with some uvicorn options or the store swapped."""
 
 import argparse
+import gc
 import os
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
+from websockets.http11 import Request
 
+from app import heap
+from app.connection import SEND_NOW
 from app.main import create_app
+from app.protocol import ChatWebSocketProtocol
 from app.settings import Settings
-from app.store import Store
+from app.store import NewMessage, Store, Written, _write_sqlite
 from bench.memstore import MemoryStore
 from bench.search import UnindexedStore
 
 # The batched drain, the one-query snapshot and the plain socket route were measured here as
 # variants and are now the project itself (see docs/performance.md).
+
+
+class AiosqliteWrites(Store):
+    """The writer's batches through SQLAlchemy and aiosqlite, as before app/sqlite_thread.py:
+    the same statements, each (and the commit) a trip of its own to the driver's thread."""
+
+    async def _write(self, conn: AsyncConnection | None, batch: Sequence[NewMessage]) -> Written:
+        if conn is not None:
+            return await super()._write(conn, batch)
+        async with self.engine.begin() as sqlite:
+            return await sqlite.run_sync(
+                lambda sync: _write_sqlite(
+                    batch, self._index_batch, _Hops(sync.connection.dbapi_connection)
+                )
+            )
+
+
+class _Hops:
+    """`sqlite3.Connection.execute` on SQLAlchemy's aiosqlite adapter: each call awaits
+    aiosqlite's thread."""
+
+    def __init__(self, dbapi_connection: Any) -> None:
+        self._dbapi = dbapi_connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self._dbapi.cursor()
+        cursor.execute(sql, tuple(params))
+        return cursor
+
+
 STORES: dict[str, type[Store]] = {
     "sqlite": Store,
     "memory": MemoryStore,
     "unindexed": UnindexedStore,
+    "aiosqlite": AiosqliteWrites,
 }
 
+_freeze = heap.settle_after_startup
+
+
+class TaskPerFrameProtocol(ChatWebSocketProtocol):
+    """The project's protocol without `SEND_NOW`: every push to an idle connection starts a
+    task that sends it, as before direct writes."""
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"].pop(SEND_NOW, None)
+
+
 VARIANTS: dict[str, dict[str, Any]] = {
+    # The project itself through this module: what the variants below differ from, alone.
+    "same": {},
+    "writes-aiosqlite": {"store": "aiosqlite"},
+    "task-per-frame": {"ws": "bench.variant:TaskPerFrameProtocol"},
+    # All three levers of issue 16 undone at once: the project as it was before them.
+    "before": {
+        "heap": lambda: None,
+        "store": "aiosqlite",
+        "ws": "bench.variant:TaskPerFrameProtocol",
+    },
     "ws-legacy": {"ws": "websockets"},
     "ws-sansio": {"ws": "websockets-sansio"},
     "ws-wsproto": {"ws": "wsproto"},
@@ -34,12 +97,24 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sync-normal": {"env": {"CHAT_SQLITE_SYNCHRONOUS": "NORMAL"}},
     # The writer without the search index's per-batch statement (issue 12's cost of search).
     "no-search-index": {"store": "unindexed"},
+    # The writer's batches capped lower than the default 1,000 (latency under load vs commits).
+    "batch-100": {"env": {"CHAT_WRITE_BATCH": "100"}},
+    "batch-300": {"env": {"CHAT_WRITE_BATCH": "300"}},
+    # Python's collector as it was before app/heap.py: start-up's objects walked by every full
+    # collection; and with a larger youngest generation on top of the freeze.
+    "gc-default": {"heap": lambda: None},
+    # The GIL handed to the SQLite writer thread within 1 ms of its asking, not 5 ms.
+    "switch-1ms": {"heap": lambda: (_freeze(), sys.setswitchinterval(0.001))},
+    "switch-200us": {"heap": lambda: (_freeze(), sys.setswitchinterval(0.0002))},
+    "gc-young-10k": {"heap": lambda: (_freeze(), gc.set_threshold(10_000))},
 }
 
 _variant: dict[str, Any] = {}
 
 
 def create() -> FastAPI:
+    if "heap" in _variant:
+        heap.settle_after_startup = _variant["heap"]
     application = create_app(Settings(), store_factory=STORES[_variant.get("store", "sqlite")])
     return application
 
@@ -58,7 +133,7 @@ def main() -> None:
         "ws_per_message_deflate": False,
         "log_level": "warning",
     }
-    options.update({k: v for k, v in _variant.items() if k not in ("store", "route")})
+    options.update({k: v for k, v in _variant.items() if k not in ("store", "route", "heap")})
     uvicorn.run(create, factory=True, host="127.0.0.1", port=args.port, **options)
 
 

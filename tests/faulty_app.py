@@ -47,6 +47,14 @@ class FaultyStore(Store):
         super().__init__(engine)
         if variables := int(os.environ.get("CHAT_TEST_SQLITE_VARIABLES") or 0):
             _lower_sqlite_bound(engine, variables)
+            if self._sqlite is not None:  # the writer's own connection (app/sqlite_thread.py)
+                pragmas = self._sqlite._on_connect
+
+                def lowered(db: sqlite3.Connection, record: Any) -> None:
+                    pragmas(db, record)
+                    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variables)
+
+                self._sqlite._on_connect = lowered
 
     @staticmethod
     def _check() -> None:
@@ -54,7 +62,7 @@ class FaultyStore(Store):
         if fault and Path(fault).exists():
             raise InjectedFault("disk I/O error (injected by the test)")
 
-    async def _write(self, conn: AsyncConnection, batch: Sequence[NewMessage]) -> Written:
+    async def _write(self, conn: AsyncConnection | None, batch: Sequence[NewMessage]) -> Written:
         self._check()
         if delay := _seconds("CHAT_TEST_WRITE_DELAY"):
             await asyncio.sleep(delay)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, WebSocket
 from app import auth, metrics
 from app.chat import Chat, get_chat
 from app.client_frames import BadFrame, parse_send
-from app.connection import SEND_MANY, Connection
+from app.connection import SEND_MANY, SEND_NOW, Connection
 from app.frames import JSON_SUBPROTOCOL, V2_SUBPROTOCOL, history_end_frame, history_frame
 from app.origin import origin_allowed
 from app.ratelimit import TokenBucket
@@ -130,6 +130,7 @@ async def _serve(
         limit=chat.settings.send_queue,
         max_bytes=chat.settings.send_queue_bytes,
         send_many=send_many is not None,
+        send_now=websocket.scope.get("extensions", {}).get(SEND_NOW, {}).get("send_now"),
     )
     if identity is not None:
         conn.author, conn.author_id = identity.name, identity.sub
