@@ -11,7 +11,7 @@ import jwt
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import OpenPage, post
+from tests.browser_support import OpenPage, assert_accessible, post
 from tests.conftest import StartServer
 from tests.relay import Relay
 from tests.support import ServerProcess
@@ -65,6 +65,7 @@ def test_messages_typed_while_the_server_is_down_are_sent_in_order_once_it_is_ba
     expect(pending(page)).to_have_count(5)
     expect(pending(page).locator(".text")).to_have_text(typed)
     expect(pending(page).first).to_contain_text("sending")
+    assert_accessible(page, "pending sends while disconnected")
 
     server = start_server(NO_LIMIT, port=server.port, workdir=tmp_path)
     expect_connected(page, timeout=30_000)
