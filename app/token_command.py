@@ -68,10 +68,10 @@ def main(argv: list[str]) -> int:
         settings = Settings()
     except ValidationError as exc:
         names = ", ".join(f"CHAT_{str(e['loc'][0]).upper()}" for e in exc.errors())
-        print(f"python -m app token: invalid setting {names}", file=sys.stderr)
+        sys.stderr.write(f"python -m app token: invalid setting {names}\n")
         return 2
     if settings.auth_secret is None:
-        print("python -m app token: CHAT_AUTH_SECRET is not set: no tokens", file=sys.stderr)
+        sys.stderr.write("python -m app token: CHAT_AUTH_SECRET is not set: no tokens\n")
         return 2
     rooms = args.rooms if args.rooms or not args.link else [args.link]
     try:
@@ -84,11 +84,11 @@ def main(argv: list[str]) -> int:
             ttl=args.ttl or None,
         )
     except ValueError as exc:
-        print(f"python -m app token: {exc}", file=sys.stderr)
+        sys.stderr.write(f"python -m app token: {exc}\n")
         return 2
     if args.link is None:
-        print(token)
+        sys.stdout.write(token + "\n")
         return 0
     base = (args.base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
-    print(f"{base}/rooms/{args.link}#access_token={token}")
+    sys.stdout.write(f"{base}/rooms/{args.link}#access_token={token}\n")
     return 0
