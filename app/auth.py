@@ -199,6 +199,27 @@ def check_room(identity: Identity | None, room_id: str, access: Access) -> None:
     raise NotAllowed("room not allowed")
 
 
+DELETE_NEEDS_SECRET = "deleting messages needs tokens: the server runs without CHAT_AUTH_SECRET"
+
+
+def check_deleter(identity: Identity | None, access: Access) -> None:
+    """Raise the refusal of a caller that may delete nothing at all: deleting needs tokens on,
+    and a token."""
+    if access.secret is None:
+        raise NotAllowed(DELETE_NEEDS_SECRET)
+    if identity is None:
+        raise NotAuthenticated("no token")
+
+
+def check_delete(identity: Identity | None, author_id: str | None, access: Access) -> None:
+    """Raise the refusal of a caller that may not delete a message written by `author_id`
+    (its token's `sub`): only its author or an admin may, and only with tokens on."""
+    check_deleter(identity, access)
+    assert identity is not None
+    if not identity.admin and (author_id is None or author_id != identity.sub):
+        raise NotAllowed("not your message: only its author or an admin may delete it")
+
+
 def readable_rooms(identity: Identity | None, access: Access) -> RoomSet:
     """Every room this caller may read, for listings and search."""
     if access.secret is None or (identity is not None and identity.rooms is None):

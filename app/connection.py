@@ -49,7 +49,7 @@ SEND_MANY = "chat.websocket.send_many"
 SEND_NOW = "chat.websocket.send_now"
 SendNow = Callable[[list[Frame]], bool]
 # Above every message id: a frame pushed with it is never taken for part of the history.
-_AFTER_HISTORY = 1 << 63
+AFTER_HISTORY = 1 << 63
 _tokens = itertools.count(1)
 _process = os.urandom(4).hex()
 
@@ -80,6 +80,7 @@ class Connection:
         "json",
         "room_id",
         "token",
+        "v2",
     )
 
     def __init__(
@@ -96,6 +97,7 @@ class Connection:
     ) -> None:
         self.room_id = room_id
         self.json = json
+        self.v2 = False  # `chat.v2.json`: it is told of deletions (set by the socket route)
         self._send_many = send_many
         self._send_now = send_now
         # Unique across processes: a message's sender token travels through the broker.
@@ -195,7 +197,7 @@ class Connection:
         Its id is older than the history's cutoff when the original came before this
         connection, so it is queued as if above any cutoff.
         """
-        if self.push(_AFTER_HISTORY, own_copy_frame(message, json=self.json)):
+        if self.push(AFTER_HISTORY, own_copy_frame(message, json=self.json)):
             self.kick()
 
     def write_failed(self) -> None:

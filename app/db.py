@@ -87,6 +87,8 @@ def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Any:
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # A deleted message's bytes are overwritten, not left in free pages (see Deletion).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     return on_connect

@@ -7,16 +7,19 @@ Promises of `deliver` (called by the broker, in id order per room):
   pushed to is kicked once, and writes all its new frames at once if its socket takes them
   (no task per frame), else hands them to its sending task;
 - a connection that joined before a message was delivered receives it (possibly held until its
-  history snapshot is known, see `Connection.start`).
+  history snapshot is known, see `Connection.start`);
+- a deletion reaches every `chat.v2.json` connection of the room after whatever was pushed to
+  it before, the joining ones after their history (which may or may not hold the message):
+  a client never keeps showing a message that was deleted after it joined.
 """
 
 import asyncio
 import logging
 import time
 
-from app.connection import Connection
-from app.frames import BroadcastFrames
-from app.messages import StoredMessage
+from app.connection import AFTER_HISTORY, Connection
+from app.frames import BroadcastFrames, deleted_frame
+from app.messages import Deletion, Event
 from app.metrics import FanoutProbe
 
 log = logging.getLogger(__name__)
@@ -61,9 +64,12 @@ class Hub:
         if not members:
             del self._rooms[conn.room_id]
 
-    def deliver(self, message: StoredMessage) -> None:
+    def deliver(self, message: Event) -> None:
         members = self._rooms.get(message.room_id)
         if not members:
+            return
+        if type(message) is Deletion:
+            self._deliver_deletion(message, members)
             return
         frames = BroadcastFrames(message)
         pushed = self._pushed
@@ -84,6 +90,16 @@ class Hub:
         if self._probing:
             self._maybe_probe(message.id, members)
         if pushed and not self._kick_due:
+            self._kick_due = True
+            asyncio.get_running_loop().call_soon(self._kick)
+
+    def _deliver_deletion(self, deletion: Deletion, members: dict[Connection, None]) -> None:
+        frame = deleted_frame(deletion.id, deletion.room_id)
+        for conn in members:
+            # Above any history cutoff: a joiner whose replay holds the message is told too.
+            if conn.v2 and conn.push(AFTER_HISTORY, frame):
+                self._pushed[conn] = None
+        if self._pushed and not self._kick_due:
             self._kick_due = True
             asyncio.get_running_loop().call_soon(self._kick)
 

@@ -1,4 +1,5 @@
-"""The committed message as it travels from the writer through the broker to the hub."""
+"""The committed message, and a deletion, as they travel from the writer through the broker to
+the hub."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,19 @@ class StoredMessage:
     sender: str | None = None
     # The sender's idempotency key (`chat.v2.json`): only ever shown on the sender's own copy.
     key: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Deletion:
+    """A stored message was deleted: its room's `chat.v2.json` clients are told, in order with
+    the room's messages (it travels the same way, after the message's own publish)."""
+
+    id: int
+    room_id: str
+
+
+# What the writer hands to the broker and the broker delivers to the hub.
+Event = StoredMessage | Deletion
 
 
 def iso_utc(moment: datetime) -> str:

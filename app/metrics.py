@@ -40,6 +40,8 @@ SECONDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
            2.5, 5.0, 10.0)  # fmt: skip
 
 MESSAGES_STORED = Counter("chat_messages_stored", "Messages committed to the database")
+DELETED = Counter("chat_messages_deleted", "Messages deleted on request (DELETE)")
+EXPIRED = Counter("chat_messages_expired", "Messages deleted by retention or prune")
 COMMIT_FAILURES = Counter(
     "chat_commit_failures", "Batches whose commit failed (their senders were closed with 1011)"
 )

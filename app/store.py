@@ -1,8 +1,10 @@
-"""The only code that runs SQL: the writer's batch insert, and the reads for REST and replay."""
+"""The only code that runs SQL: the writer's batch insert, deletions, and the reads for REST and
+replay (with store_search.py, store_delete.py and store_transfer.py)."""
 
 import asyncio
 import logging
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -20,6 +22,15 @@ from app.db import sqlite_on_connect
 from app.messages import StoredMessage
 from app.models import Message, Room
 from app.sqlite_thread import SqliteThread, database_file
+from app.store_delete import (
+    delete_expired_sqlite,
+    delete_postgres,
+    delete_sqlite,
+    expired_postgres,
+    optimize_search_index,
+    rooms_of,
+    try_lock_postgres,
+)
 from app.store_search import index_batch_sqlite
 
 log = logging.getLogger(__name__)
@@ -131,6 +142,10 @@ class Transaction:
         """
         return await self._store._write(self._conn, batch)
 
+    async def delete(self, ids: Sequence[int]) -> Counter[str]:
+        """Delete the messages of `ids` in the locked rooms; how many went, per room."""
+        return await delete_postgres(self._conn, self.rooms, ids)
+
     async def commit(self) -> None:
         await self._conn.commit()
 
@@ -154,6 +169,12 @@ class SqliteTransaction:
         """`Transaction.insert`, committed."""
         return await self._store._write(None, batch)
 
+    async def delete(self, ids: Sequence[int]) -> Counter[str]:
+        """`Transaction.delete`, committed."""
+        gone = await self._thread.transaction(partial(delete_sqlite, self.rooms, list(ids)))
+        self._store.deleted_since_start |= bool(gone)
+        return gone
+
     async def commit(self) -> None:
         return None  # `insert` committed
 
@@ -163,12 +184,25 @@ class Store:
         self.engine = engine
         self._dialect = engine.dialect.name
         self._reads = asyncio.Semaphore(READERS)
-        # SQLite: the writer's transactions, each in one call to a thread of its own.
+        # SQLite: the writer's transactions, each in one call to a thread of its own, and
+        # the order of the writer's batches and the deletions among them (see `locked`).
         self._sqlite = _sqlite_thread(engine) if self._dialect == "sqlite" else None
+        self._order = asyncio.Lock()
+        # Whether this process deleted messages: their words leave SQLite's search index at
+        # the clean stop (`close`).
+        self.deleted_since_start = False
 
     async def close(self) -> None:
-        if self._sqlite is not None:
-            await self._sqlite.close()
+        """At a clean stop on SQLite, after deletions: the search index is merged, so that
+        the deleted messages' words leave the file too (store_delete.py)."""
+        if self._sqlite is None:
+            return
+        if self.deleted_since_start:
+            try:
+                await self._sqlite.transaction(optimize_search_index)
+            except Exception:
+                log.exception("merging the search index at the stop failed")
+        await self._sqlite.close()
 
     @asynccontextmanager
     async def locked(
@@ -181,11 +215,12 @@ class Store:
         block exits, after the commit: the writer publishes inside the block, so that a room's
         next batch, in any process, commits only after this one was handed on. What is not
         committed when the block exits is rolled back. On SQLite one process writes (see
-        `app.sqlite_guard`), so there is nothing to lock.
+        `app.sqlite_guard`): one lock in the process orders its writes and their publishing.
         """
         rooms = sorted(set(room_ids))
         if self._sqlite is not None:
-            yield SqliteTransaction(self, self._sqlite, rooms)
+            async with self._order:
+                yield SqliteTransaction(self, self._sqlite, rooms)
             return
         async with self.engine.connect() as conn:
             try:
@@ -344,6 +379,46 @@ class Store:
         above = [m for m in rows if m.id > since]
         # One row over the cap tells whether the cap cut the replay.
         return Snapshot(above[:REPLAY_CAP][::-1], cutoff, complete=len(above) <= REPLAY_CAP)
+
+    async def message(self, room_id: str, message_id: int) -> StoredMessage | None:
+        """One stored message of a room, or None."""
+        query = select(*_COLUMNS).where(Message.room_id == room_id, Message.id == message_id)
+        found = await self._fetch(query, 1)
+        return found[0] if found else None
+
+    async def delete_expired(self, before: datetime, most: int) -> int:
+        """Delete up to `most` of the oldest messages created before `before`, in one short
+        transaction; how many went. Rooms whose lock another process holds are left for the
+        next batch (PostgreSQL)."""
+        if self._sqlite is not None:
+            work = partial(delete_expired_sqlite, _sqlite_time(before), most)
+            gone = await self._sqlite.transaction(work)
+            self.deleted_since_start |= bool(gone)
+            return gone.total()
+        async with self._reading() as conn:
+            expired = await expired_postgres(conn, before, most)
+        if not expired:
+            return 0
+        async with self.locked(rooms_of(expired)) as tx:
+            gone = await tx.delete([i for i, room in expired if room not in tx.refused])
+            await tx.commit()
+        return gone.total()
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Whether this process may run the job `name` now: on PostgreSQL one process at a
+        time (a session lock, not waited for); on SQLite one process serves a file anyway."""
+        if self._sqlite is not None:
+            yield True
+            return
+        async with self.engine.connect() as conn:
+            mine = await try_lock_postgres(conn, name)
+            await conn.commit()
+            try:
+                yield mine
+            finally:
+                if mine:
+                    await _unlock_rooms(conn)
 
     async def rooms(self, *, limit: int, readable: RoomSet | None = None) -> list[RoomSummary]:
         """Rooms that have messages, most recently active first; only those in `readable`."""

@@ -15,7 +15,10 @@ Promises:
   fail (1011 to their senders) and the batch's other rooms are committed;
 - exactly once per key: a send whose client key is already stored in its room (before, or
   earlier in the same batch) is not stored or published again; its sender alone gets the
-  stored message as its own copy (`answer_retry`), on this process, never through the broker.
+  stored message as its own copy (`answer_retry`), on this process, never through the broker;
+- a deletion (`delete`) takes the room's lock as a batch does: it is committed and published
+  after every batch of the room committed before it, so no client, on any process, receives
+  a message after its deletion.
 """
 
 import asyncio
@@ -28,14 +31,18 @@ from typing import Protocol
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app import metrics
-from app.messages import StoredMessage
+from app.messages import Deletion, Event, StoredMessage
 from app.store import ROOM_LOCK_WAIT, NewMessage, Store
 
 log = logging.getLogger(__name__)
 
-# The committed messages in id order, and (when the writer is `chained`) each of their rooms'
-# newest id before them, so that a receiver can tell a hole from a duplicate.
-Publish = Callable[[list[StoredMessage], Mapping[str, int]], Awaitable[None]]
+# The committed messages in id order (or a deletion), and (when the writer is `chained`) each
+# of their rooms' newest id before them, so that a receiver can tell a hole from a duplicate.
+Publish = Callable[[list[Event], Mapping[str, int]], Awaitable[None]]
+
+
+class RoomBusy(Exception):
+    """The room's lock is held elsewhere for over ROOM_LOCK_WAIT: nothing was done."""
 
 
 class Sender(Protocol):
@@ -92,6 +99,23 @@ class Writer:
     async def flush(self) -> None:
         """Return once everything submitted so far has been committed (or failed) and handed on."""
         await self._queue.join()
+
+    async def delete(self, room_id: str, message_id: int) -> bool:
+        """Delete a stored message and tell the room's clients; False if it is not stored.
+
+        Under the room's lock, like a batch: the room's messages committed before are published
+        before the deletion, so the deletion follows the message it deletes everywhere.
+        """
+        async with self._store.locked([room_id]) as tx:
+            if tx.refused:
+                raise RoomBusy(room_id)
+            previous = await tx.previous_ids() if self._chained else {}
+            deleted = bool(await tx.delete([message_id]))
+            await tx.commit()
+            if deleted:
+                metrics.DELETED.inc()
+                await self._publish_safely([Deletion(message_id, room_id)], previous)
+        return deleted
 
     async def stop(self, grace: float | None = None) -> None:
         """Commit everything queued (waiting at most `grace` s for it), then end the task.
@@ -202,11 +226,14 @@ class Writer:
         self, stored: list[StoredMessage], previous: Mapping[str, int], began: float
     ) -> None:
         metrics.committed(len(stored), began, stored[0].created_at.timestamp())
+        await self._publish_safely(stored, previous)
+
+    async def _publish_safely(self, events: list[Event], previous: Mapping[str, int]) -> None:
         # Committed is committed: a fan-out failure must not read as a failed commit.
         try:
-            await self._publish(stored, previous)
+            await self._publish(events, previous)
         except Exception:
-            log.exception("handing %d committed message(s) to the fan-out failed", len(stored))
+            log.exception("handing %d committed event(s) to the fan-out failed", len(events))
 
 
 def _about_the_data(exc: BaseException) -> bool:

@@ -3,7 +3,7 @@
 from collections.abc import Mapping, Sequence
 
 from app.broker.base import Deliver, Fill, Lost
-from app.messages import StoredMessage
+from app.messages import Event
 
 
 class MemoryBroker:
@@ -17,12 +17,12 @@ class MemoryBroker:
     async def start(self, deliver: Deliver, lost: Lost, fill: Fill) -> None:
         self._deliver = deliver
 
-    async def publish(self, messages: Sequence[StoredMessage], previous: Mapping[str, int]) -> None:
+    async def publish(self, events: Sequence[Event], previous: Mapping[str, int]) -> None:
         deliver = self._deliver
         if deliver is None:
             return
-        for message in messages:
-            deliver(message)
+        for event in events:
+            deliver(event)
 
     async def subscribe(self, room_id: str) -> None:
         return None

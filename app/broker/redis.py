@@ -49,7 +49,7 @@ from redis.retry import Retry
 
 from app.broker.base import Deliver, Fill, Lost
 from app.broker.sequence import Sequencer
-from app.messages import StoredMessage, iso_utc
+from app.messages import Deletion, Event, StoredMessage, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +130,17 @@ class RedisBroker:
                 self._safe_url(),
             )
 
-    async def publish(self, messages: Sequence[StoredMessage], previous: Mapping[str, int]) -> None:
-        """PUBLISH in id order, one round trip, each with its room's previous id; failures are
+    async def publish(self, events: Sequence[Event], previous: Mapping[str, int]) -> None:
+        """PUBLISH in order, one round trip, each with its room's previous id; failures are
         logged once, never raised. Whether the subscriber link is up does not matter."""
-        if not messages or self._client is None:
+        if not events or self._client is None:
             return
         loop = asyncio.get_running_loop()
         if self._publish_failing and loop.time() - self._failed_at < PUBLISH_RETRY:
             # Redis failed us a moment ago: do not hold the rooms' locks for another timeout.
             self._lost_own()
             return
-        payloads = _chained(messages, previous)
+        payloads = _chained(events, previous)
         try:
             try:
                 await self._publish_all(self._client, payloads)
@@ -362,19 +362,22 @@ class RedisBroker:
         return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
-def _chained(
-    messages: Sequence[StoredMessage], previous: Mapping[str, int]
-) -> list[tuple[str, bytes]]:
-    """Each message's room and payload, with the id of the room's message before it."""
+def _chained(events: Sequence[Event], previous: Mapping[str, int]) -> list[tuple[str, bytes]]:
+    """Each event's room and payload, with the id of the room's message before it."""
     last = dict(previous)
     payloads = []
-    for message in messages:
-        payloads.append((message.room_id, _encode(message, last.get(message.room_id, 0))))
-        last[message.room_id] = message.id
+    for event in events:
+        payloads.append((event.room_id, _encode(event, last.get(event.room_id, 0))))
+        if type(event) is not Deletion:
+            last[event.room_id] = event.id
     return payloads
 
 
-def _encode(message: StoredMessage, prev: int) -> bytes:
+def _encode(message: Event, prev: int) -> bytes:
+    if type(message) is Deletion:
+        return orjson.dumps(
+            {"type": "deleted", "id": message.id, "prev": prev, "room_id": message.room_id}
+        )
     return orjson.dumps(
         {
             "id": message.id,
@@ -390,8 +393,10 @@ def _encode(message: StoredMessage, prev: int) -> bytes:
     )
 
 
-def _decode(data: bytes) -> tuple[StoredMessage, int]:
+def _decode(data: bytes) -> tuple[Event, int]:
     body = orjson.loads(data)
+    if body.get("type") == "deleted":
+        return Deletion(int(body["id"]), str(body["room_id"])), int(body.get("prev") or 0)
     created_at = datetime.fromisoformat(body["created_at"])
     message = StoredMessage(
         int(body["id"]),

@@ -10,6 +10,9 @@ room's lock). `Sequencer.receive` delivers each room's messages in id order, onc
 - a hole that cannot be filled (the database does not answer within FILL_TIMEOUT, or it is
   longer than FILL_CAP) closes that room's local clients with 1012 (`lost(room)`): they
   resume with `?since=`, and the room's feed starts afresh.
+A deletion carries its room's newest id when it was committed (`prev`, read under the same
+lock): it is delivered once every message up to that id was, so a client never receives a
+message after its deletion. It takes no id: a deletion is never taken for a duplicate.
 After `reset(room)` (a new subscription, a new link) the first message is delivered as it is:
 what was committed before it is in the history snapshot of whoever joined since.
 """
@@ -18,14 +21,14 @@ import asyncio
 import logging
 
 from app.broker.base import Deliver, Fill, Lost
-from app.messages import StoredMessage
+from app.messages import Deletion, Event
 
 log = logging.getLogger(__name__)
 
 FILL_TIMEOUT = 5.0
 FILL_CAP = 1000
 
-Waiting = list[tuple[StoredMessage, int]]
+Waiting = list[tuple[Event, int]]
 
 
 class Sequencer:
@@ -37,12 +40,12 @@ class Sequencer:
         self._waiting: dict[str, Waiting] = {}  # rooms being filled -> what arrived meanwhile
         self._fills: set[asyncio.Task[None]] = set()
 
-    def receive(self, message: StoredMessage, prev: int) -> None:
-        waiting = self._waiting.get(message.room_id)
+    def receive(self, event: Event, prev: int) -> None:
+        waiting = self._waiting.get(event.room_id)
         if waiting is not None:
-            waiting.append((message, prev))
+            waiting.append((event, prev))
         else:
-            self._accept(message, prev)
+            self._accept(event, prev)
 
     def reset(self, room_id: str | None = None) -> None:
         """Forget what was delivered (for one room or all): a new feed starts."""
@@ -58,21 +61,23 @@ class Sequencer:
             task.cancel()
         await asyncio.gather(*self._fills, return_exceptions=True)
 
-    def _accept(self, message: StoredMessage, prev: int) -> bool:
+    def _accept(self, event: Event, prev: int) -> bool:
         """Deliver, drop or start a fill; False when a fill started (the room now waits)."""
-        room = message.room_id
+        room = event.room_id
         last = self._last.get(room)
+        deletion = type(event) is Deletion
         if last is not None:
-            if message.id <= last:
+            if not deletion and event.id <= last:
                 return True  # a duplicate
             if prev > last:
-                self._waiting[room] = [(message, prev)]
+                self._waiting[room] = [(event, prev)]
                 task = asyncio.create_task(self._fill_hole(room, last, prev), name="chat-fill")
                 self._fills.add(task)
                 task.add_done_callback(self._fills.discard)
                 return False
-        self._last[room] = message.id
-        self._deliver(message)
+        if not deletion:
+            self._last[room] = event.id
+        self._deliver(event)
         return True
 
     async def _fill_hole(self, room: str, last: int, prev: int) -> None:
@@ -98,9 +103,11 @@ class Sequencer:
             return  # reset meanwhile: a new feed started
         log.info("room %r: filled a hole of %d message(s) from the database", room, len(missing))
         for message in missing:
-            self._last[room] = message.id
             self._deliver(message)
-        for n, (message, message_prev) in enumerate(waiting):
-            if not self._accept(message, message_prev):
+        # Read through `prev`: a message of the hole that arrives late (or was deleted since
+        # and is missing from the read) is a duplicate now.
+        self._last[room] = prev
+        for n, (event, event_prev) in enumerate(waiting):
+            if not self._accept(event, event_prev):
                 self._waiting[room].extend(waiting[n + 1 :])
                 return

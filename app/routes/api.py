@@ -11,12 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import auth
 from app.auth import readable_rooms
 from app.chat import Chat, ChatDep
 from app.messages import StoredMessage, iso_utc
-from app.routes.access import CallerDep, check_room
-from app.routes.params import Cursor, Limit, RoomId
+from app.routes.access import CallerDep, check_room, refusal
+from app.routes.params import Cursor, Limit, MessageId, RoomId
 from app.schemas import ErrorDetail, Health, MessageOut, RoomOut
+from app.writer import RoomBusy
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,55 @@ async def _around(chat: Chat, room_id: str, around: int, limit: int) -> list[Sto
     earlier = await chat.store.page(room_id, limit=limit // 2, before=around) if limit > 1 else []
     later = await chat.store.page(room_id, limit=limit - len(earlier), after=around - 1)
     return earlier + later
+
+
+@router.delete(
+    "/rooms/{room_id}/messages/{message_id}",
+    status_code=204,
+    response_class=Response,
+    responses={
+        403: {
+            "model": ErrorDetail,
+            "description": "Not the caller's message and not an admin, or no tokens on this"
+            " server (deleting needs CHAT_AUTH_SECRET)",
+        },
+        404: {"model": ErrorDetail, "description": "No message with this id in this room"},
+    }
+    | UNAVAILABLE,
+    tags=["history"],
+)
+async def delete_message(
+    room_id: RoomId, message_id: MessageId, chat: ChatDep, caller: CallerDep
+) -> Response:
+    """Delete a message for good (its author, or an admin): it leaves the database, the search
+    index and the room's count, and every `chat.v2.json` client of the room is told."""
+    access = chat.settings.access
+    try:
+        auth.check_deleter(caller, access)
+        auth.check_room(caller, room_id, access)
+        message = await _read(chat.store.message(room_id, message_id))
+        if message is None:
+            raise HTTPException(404, "no such message in this room")
+        auth.check_delete(caller, message.author_id, access)
+    except auth.Refused as refused:
+        raise refusal(refused) from None
+    try:
+        deleted = await chat.writer.delete(room_id, message_id)
+    except (RoomBusy, SQLAlchemyError, OSError) as exc:
+        log.warning(
+            "deleting message %d of room %r failed, answering 503: %r", message_id, room_id, exc
+        )
+        raise HTTPException(503, "the database does not answer") from exc
+    if not deleted:
+        raise HTTPException(404, "no such message in this room")
+    log.info(
+        "message %d of room %r deleted by %s",
+        message_id,
+        room_id,
+        "an admin" if caller is not None and caller.admin else "its author",
+        extra={"room": room_id, "message_id": message_id},
+    )
+    return Response(status_code=204)
 
 
 @router.get("/rooms", response_model=list[RoomOut], responses=UNAVAILABLE, tags=["history"])

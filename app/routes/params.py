@@ -37,3 +37,6 @@ Limit = Annotated[
     int, Query(ge=1, le=1000, description="How many messages (1 to 1000)"), WholeNumber
 ]
 Cursor = Annotated[int | None, Query(ge=0, le=MAX_ID, description="A message id"), WholeNumber]
+MessageId = Annotated[
+    int, Path(ge=0, le=MAX_ID, description="The message's id", examples=[17]), WholeNumber
+]

@@ -132,6 +132,7 @@ async def _serve(
         send_many=send_many is not None,
         send_now=websocket.scope.get("extensions", {}).get(SEND_NOW, {}).get("send_now"),
     )
+    conn.v2 = protocol == V2_SUBPROTOCOL
     if identity is not None:
         conn.author, conn.author_id = identity.name, identity.sub
     else:
@@ -139,9 +140,8 @@ async def _serve(
     expiry = _close_at_expiry(conn, identity)
     try:
         await chat.join(conn)
-        v2 = protocol == V2_SUBPROTOCOL
-        if await _replay(chat, conn, since, v2=v2):
-            await _read(websocket, conn, chat, v2=v2)
+        if await _replay(chat, conn, since, v2=conn.v2):
+            await _read(websocket, conn, chat, v2=conn.v2)
     finally:
         if expiry is not None:
             expiry.cancel()
