@@ -2,8 +2,10 @@
 // so that a reader neither misses nor repeats a message; what the reader types goes through
 // the outbox, so that each message is stored exactly once whatever drops in between. This
 // entry module wires the parts, each a module with one job, and keeps the rules of joining
-// and resuming a room.
+// and resuming a room. A `deleted` frame (or one's own delete) takes the message off the page
+// everywhere it shows, for good.
 import { createComposer } from "./composer.js";
+import { createDeletion } from "./delete.js";
 import { createIdentity } from "./identity.js";
 import { createMessageList } from "./message-list.js";
 import { createOutbox } from "./outbox.js";
@@ -56,7 +58,19 @@ let pumpTimer = null;
 
 const status = createStatus($("status"));
 const note = createNote($("note"));
-const messages = createMessageList({ list: $("messages"), scroller: $("scroller"), jump: $("jump") });
+const deletion = createDeletion({
+  roomId,
+  token: () => identity.token,
+  note,
+  onDeleted: forget,
+  focusAfter: $("scroller"),
+});
+const messages = createMessageList({
+  list: $("messages"),
+  scroller: $("scroller"),
+  jump: $("jump"),
+  offer: deletion.offer,
+});
 const paging = createPaging({
   roomId,
   button: $("loadEarlier"),
@@ -78,6 +92,8 @@ const composer = createComposer({
 const search = createSearch({
   roomId,
   headers: identity.headers,
+  isDeleted: (id) => messages.wasDeleted(id),
+  offer: (item, message) => deletion.offer(item, message, ownIds.has(message.id)),
   form: $("search"),
   input: $("searchText"),
   panel: $("results"),
@@ -132,7 +148,15 @@ function onFrame(frame) {
     else onLive(frame);
   } else if (frame.type === "history_end") {
     onReplayEnd(frame.complete !== false);
+  } else if (frame.type === "deleted") {
+    forget(frame.id); // at once: a replay or page still on its way will skip it
   }
+}
+
+// The message `id` is deleted: off the list and the search panes, never to show again.
+function forget(id) {
+  messages.remove(id);
+  search.remove(id);
 }
 
 function onLive(frame) {
@@ -150,7 +174,10 @@ function onLive(frame) {
 }
 
 function showReplay(frames) {
-  for (const frame of frames) messages.append(frame, frame.own || ownIds.has(frame.id));
+  for (const frame of frames) {
+    if (frame.own && !ownIds.has(frame.id)) ownIds.add(frame.id); // so that a later REST page knows it too
+    messages.append(frame, frame.own || ownIds.has(frame.id));
+  }
 }
 
 async function onReplayEnd(complete) {

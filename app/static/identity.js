@@ -85,6 +85,10 @@ export function createIdentity({ room, tokens, form, input, button }) {
   showName();
 
   return {
+    // The access token this page holds for the room, or null (open chat, or none given).
+    get token() {
+      return token;
+    },
     // Query parameters of the socket URL.
     socketParams() {
       if (token) return { access_token: token };

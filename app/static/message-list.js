@@ -2,13 +2,17 @@
 // textContent. The reader's scroll position is theirs: new messages follow only at the bottom
 // (else a "new messages" button counts them), and a page of older ones leaves the view where it
 // was. A message typed here shows at once as pending, and its own copy takes its place when it
-// comes.
+// comes. A deleted message leaves the list and never comes back for the page's life, whatever
+// replay or REST page brings it again.
 import { timeElement } from "./time.js";
 
 const NEAR_BOTTOM_PX = 48;
 
-export function createMessageList({ list, scroller, jump }) {
+// `offer(li, message, own)` may add controls to the li of a stored message (e.g. its delete
+// button); it is called again if the message turns out to be the reader's own.
+export function createMessageList({ list, scroller, jump, offer = () => {} }) {
   const seen = new Set(); // ids shown: replays and pages may overlap what is already there
+  const deleted = new Set(); // ids deleted while this page is open: never shown again
   let newestId = null; // the resume cursor for ?since=
   let oldestId = null; // the cursor for before=
   let unread = 0;
@@ -28,6 +32,7 @@ export function createMessageList({ list, scroller, jump }) {
     text.className = "text";
     text.textContent = message.text;
     item.append(text, timeElement(message.created_at));
+    offer(item, message, own);
     return item;
   }
 
@@ -52,7 +57,7 @@ export function createMessageList({ list, scroller, jump }) {
   }
 
   function append(message, own) {
-    if (seen.has(message.id)) return;
+    if (seen.has(message.id) || deleted.has(message.id)) return;
     note(message);
     const follow = own || atBottom();
     addAbovePending(render(message, own));
@@ -95,9 +100,14 @@ export function createMessageList({ list, scroller, jump }) {
   function confirm(message) {
     const item = pending.get(message.key);
     pending.delete(message.key);
+    if (deleted.has(message.id)) {
+      item?.remove(); // deleted (from another page) before its own copy came back here
+      return;
+    }
     const shown = list.querySelector(`li.message[data-id="${message.id}"]`);
     if (shown) {
       shown.classList.add("own");
+      offer(shown, message, true);
       item?.remove();
     } else if (item) {
       // In its place when it is the first pending one (the usual case: answers come in the
@@ -124,10 +134,11 @@ export function createMessageList({ list, scroller, jump }) {
   function prepend(messages, isOwn) {
     const fragment = document.createDocumentFragment();
     for (const message of messages) {
-      if (seen.has(message.id)) continue;
+      // The cursor moves past a message deleted meanwhile too, so the next page is older.
+      oldestId = Math.min(oldestId, message.id);
+      if (seen.has(message.id) || deleted.has(message.id)) continue;
       seen.add(message.id);
       fragment.append(render(message, isOwn(message.id)));
-      oldestId = Math.min(oldestId, message.id);
     }
     list.prepend(fragment);
   }
@@ -137,6 +148,13 @@ export function createMessageList({ list, scroller, jump }) {
     const fromBottom = scroller.scrollHeight - scroller.scrollTop;
     change();
     scroller.scrollTop = scroller.scrollHeight - fromBottom;
+  }
+
+  // The message `id` is deleted: off the list now, and never shown again. The cursors stay:
+  // paging and resuming go on from where they were.
+  function remove(id) {
+    deleted.add(id);
+    list.querySelector(`li.message[data-id="${CSS.escape(String(id))}"]`)?.remove();
   }
 
   // A list item like the messages (a different role would break the list for screen readers).
@@ -160,6 +178,7 @@ export function createMessageList({ list, scroller, jump }) {
 
   return {
     has: (id) => seen.has(id),
+    wasDeleted: (id) => deleted.has(id),
     get newestId() {
       return newestId;
     },
@@ -171,6 +190,7 @@ export function createMessageList({ list, scroller, jump }) {
     confirm,
     dropPending,
     prepend,
+    remove,
     keepingView,
     addDivider,
     setBusy,

@@ -1,12 +1,14 @@
 // Searching the room (GET /search) and showing a result in its context (?around=). The live
 // list is never touched: it stays underneath, hidden, and the socket keeps feeding it, so
 // "Back to the latest" shows it again with nothing lost or repeated and without a reload.
+// A message deleted while the page is open (`isDeleted`) is never shown among the results or
+// in a context, and `remove(id)` takes it out of those already shown.
 import { timeElement } from "./time.js";
 
 export const RESULTS = 20;
 const CONTEXT = 50;
 
-export function createSearch({ roomId, headers, form, input, panel, summary, list, more, close, context, back, live, onLeaveLive, onBackToLatest }) {
+export function createSearch({ roomId, headers, isDeleted, offer, form, input, panel, summary, list, more, close, context, back, live, onLeaveLive, onBackToLatest }) {
   let query = "";
   let oldestId = null;
   let generation = 0; // a newer search makes the answers of older ones stale
@@ -34,12 +36,13 @@ export function createSearch({ roomId, headers, form, input, panel, summary, lis
   }
 
   function showResults(found) {
-    for (const message of found) {
+    for (const message of found.filter((m) => !isDeleted(m.id))) {
       const choose = render(message, "button");
       choose.type = "button";
       choose.className = "result";
       choose.addEventListener("click", () => openInContext(message.id));
       const item = document.createElement("li");
+      item.dataset.id = String(message.id);
       item.append(choose);
       list.append(item);
     }
@@ -94,7 +97,7 @@ export function createSearch({ roomId, headers, form, input, panel, summary, lis
     }
     context.replaceChildren();
     let hit = null;
-    for (const message of around) {
+    for (const message of around.filter((m) => !isDeleted(m.id))) {
       const item = render(message, "li");
       item.className = "message";
       item.dataset.id = String(message.id);
@@ -103,6 +106,7 @@ export function createSearch({ roomId, headers, form, input, panel, summary, lis
         item.setAttribute("aria-current", "true");
         hit = item;
       }
+      offer(item, message);
       context.append(item);
     }
     if (!live.hidden) onLeaveLive();
@@ -129,6 +133,13 @@ export function createSearch({ roomId, headers, form, input, panel, summary, lis
     input.focus();
   }
 
+  // A message deleted: out of the results and the context shown (the count stays as found).
+  function remove(id) {
+    const selector = `li[data-id="${CSS.escape(String(id))}"]`;
+    list.querySelector(selector)?.remove();
+    context.querySelector(selector)?.remove();
+  }
+
   form.addEventListener("submit", search);
   more.addEventListener("click", loadMore);
   close.addEventListener("click", closeResults);
@@ -139,5 +150,6 @@ export function createSearch({ roomId, headers, form, input, panel, summary, lis
       return !context.hidden;
     },
     backToLatest,
+    remove,
   };
 }
