@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Dialog, Locator, Page, Route, expect
+from playwright.sync_api import Dialog, Locator, Page, Route, WebSocketRoute, expect
 
 from app.auth import mint_token
 from tests.browser_support import DESKTOP, OpenPage, assert_accessible, post
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.browser
 
 SECRET = "browser-deletion-secret-of-the-tokens-0123456789"
 REPLAY = 5
+REST_FIELDS = ("id", "room_id", "text", "created_at", "author")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,9 @@ def token(sub: str, *, admin: bool = False) -> str:
     return mint_token(SECRET, sub, name=sub.title(), admin=admin, ttl=3600)
 
 
-def open_room(open_page: OpenPage, server: ServerProcess, room: str, access: str, **kw: Any) -> Page:
+def open_room(
+    open_page: OpenPage, server: ServerProcess, room: str, access: str, **kw: Any
+) -> Page:
     page = open_page(f"{server.http}/rooms/{room}#access_token={access}", **kw)
     expect_connected(page)
     return page
@@ -205,7 +208,7 @@ def test_a_deleted_message_never_comes_back_in_a_later_page_or_search(
         response = route.fetch()
         listed = response.json()
         if "before=" in route.request.url and older["id"] not in {m["id"] for m in listed}:
-            listed = [{k: older[k] for k in ("id", "room_id", "text", "created_at", "author")}, *listed]
+            listed = [{k: older[k] for k in REST_FIELDS}, *listed]
             stale.append(older)
         route.fulfill(response=response, body=json.dumps(listed))
 
@@ -225,3 +228,49 @@ def test_a_deleted_message_never_comes_back_in_a_later_page_or_search(
     expect(page.locator("#beginning")).to_be_visible()
     assert stale, "the stale page was not served"
     expect_texts(page, kept)
+
+
+def test_a_message_deleted_while_the_page_was_away_leaves_it_on_reconnect(
+    tokens: ServerProcess, open_page: OpenPage
+) -> None:
+    room = unique_room("away")
+    fay = token("fay")
+    gone, _ = post(f"{tokens.ws(room)}?access_token={fay}", ["deleted while away", "kept"])
+    routes: list[WebSocketRoute] = []
+    dropped: list[dict[str, Any]] = []
+
+    # The page's first connection never passes on a `deleted` frame: as if it was sent while
+    # the page was offline.
+    def miss_deletions(route: WebSocketRoute) -> None:
+        upstream = route.connect_to_server()
+        first = not routes
+        routes.append(route)
+
+        def to_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if first and frame.get("type") == "deleted":
+                dropped.append(frame)
+            else:
+                route.send(message)
+
+        upstream.on_message(to_page)
+
+    page = open_page(f"{tokens.http}/rooms/{room}#access_token={fay}", route=miss_deletions)
+    expect_connected(page)
+    expect_texts(page, ["deleted while away", "kept"])
+    response = httpx.delete(
+        f"{tokens.http}/rooms/{room}/messages/{gone['id']}",
+        headers={"Authorization": f"Bearer {fay}"},
+    )
+    assert response.status_code == 204
+    for _ in range(100):
+        if dropped:
+            break
+        page.wait_for_timeout(50)
+    assert dropped == [{"type": "deleted", "id": gone["id"], "room_id": room}]
+    expect_texts(page, ["deleted while away", "kept"])
+
+    routes[0].close(code=1012, reason="the test's restart")
+    expect_connected(page)
+    expect_texts(page, ["kept"])
+    assert len(routes) == 2

@@ -12,6 +12,7 @@ import { createOutbox } from "./outbox.js";
 import { rememberedOwnIds } from "./own-ids.js";
 import { createPacer } from "./pacer.js";
 import { createPaging } from "./paging.js";
+import { recheckShown } from "./recheck.js";
 import { createSearch } from "./search.js";
 import { reconnectingSocket } from "./socket.js";
 import { createNote, createStatus } from "./status.js";
@@ -194,6 +195,10 @@ async function onReplayEnd(complete) {
     showReplay(gap);
   }
   showReplay(replayed);
+  if (since !== null) {
+    // Deletions made while this page was away reached it as no frame: ask what is still stored.
+    recheckShown({ roomId, headers: identity.headers, shown: messages.shownIds, upTo: since, forget });
+  }
   if (!joined) {
     joined = true;
     messages.setBusy(false);

@@ -179,6 +179,8 @@ export function createMessageList({ list, scroller, jump, offer = () => {} }) {
   return {
     has: (id) => seen.has(id),
     wasDeleted: (id) => deleted.has(id),
+    // The ids of the stored messages on the list now.
+    shownIds: () => [...list.querySelectorAll(":scope > li.message[data-id]")].map((item) => Number(item.dataset.id)),
     get newestId() {
       return newestId;
     },
