@@ -274,3 +274,18 @@ def test_a_message_deleted_while_the_page_was_away_leaves_it_on_reconnect(
     expect_connected(page)
     expect_texts(page, ["kept"])
     assert len(routes) == 2
+
+
+def test_the_open_chat_offers_no_delete(server: ServerProcess, open_page: OpenPage) -> None:
+    # Without CHAT_AUTH_SECRET nobody can delete (the server answers 403): no button to try.
+    room = unique_room("open")
+    post(server.ws(room, "?name=Gus"), ["from before"])
+    page = open_page(f"{server.http}/rooms/{room}")
+    expect_connected(page)
+    page.get_by_role("textbox", name="name").fill("Gus")
+    page.get_by_role("textbox", name="name").press("Enter")
+    expect_connected(page)
+    send(page, "mine, in the open chat")
+    expect_texts(page, ["from before", "mine, in the open chat"])
+    expect(page.locator("#messages li.own:not(.pending)")).to_have_count(1)
+    expect(page.get_by_role("button", name="Delete")).to_have_count(0)
