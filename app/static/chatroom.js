@@ -4,6 +4,7 @@
 // entry module wires the parts, each a module with one job, and keeps the rules of joining
 // and resuming a room. A `deleted` frame (or one's own delete) takes the message off the page
 // everywhere it shows, for good.
+import { messagesBetween } from "./between.js";
 import { createComposer } from "./composer.js";
 import { createDeletion } from "./delete.js";
 import { createIdentity } from "./identity.js";
@@ -27,7 +28,6 @@ const CLOSE_NOTES = {
   1013: "The connection fell behind; reconnecting.",
 };
 const LASTING_NOTES = new Set([1008, 1009]);
-const GAP_PAGE = 1000; // the REST API's largest page
 const encoder = new TextEncoder();
 
 const $ = (id) => document.getElementById(id);
@@ -220,21 +220,8 @@ async function onReplayEnd(complete) {
 
 // Every message above `after` and below `before`, oldest first; null when it failed.
 async function fetchGap(after, before) {
-  const found = [];
-  let cursor = after;
   try {
-    for (;;) {
-      const query = new URLSearchParams({ after: String(cursor), limit: String(GAP_PAGE) });
-      if (before !== undefined) query.set("before", String(before));
-      const response = await fetch(`/rooms/${encodeURIComponent(roomId)}/messages?${query}`, {
-        headers: identity.headers(),
-      });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const page = await response.json();
-      found.push(...page);
-      if (page.length < GAP_PAGE) return found;
-      cursor = page[page.length - 1].id;
-    }
+    return await messagesBetween({ roomId, headers: identity.headers, after, before });
   } catch (error) {
     note.show(`Missed messages could not be loaded (${error.message}); reconnecting.`);
     return null;
