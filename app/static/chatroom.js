@@ -176,7 +176,8 @@ function onLive(frame) {
 
 function showReplay(frames) {
   for (const frame of frames) {
-    if (frame.own && !ownIds.has(frame.id)) ownIds.add(frame.id); // so that a later REST page knows it too
+    // Remembered, so that a later REST page (which carries no `own`) shows it as own too.
+    if (frame.own && !ownIds.has(frame.id)) ownIds.add(frame.id);
     messages.append(frame, frame.own || ownIds.has(frame.id));
   }
 }
