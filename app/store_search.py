@@ -7,6 +7,7 @@ triggers take deleted messages out.
 """
 
 import sqlite3
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -57,6 +58,22 @@ def index_batch_sqlite(db: sqlite3.Connection, first_id: int, last_id: int) -> N
         "WHERE id BETWEEN ? AND ?",
         (first_id, last_id),
     )
+
+
+def index_ids_sqlite(db: sqlite3.Connection, ids: Sequence[int]) -> None:
+    """Index the messages `ids`, just inserted in this transaction (an import's batch, whose
+    ids need not be consecutive). Each id once: FTS5 would index a row given twice twice."""
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        chunk = ids[start : start + _IDS_PER_STATEMENT]
+        db.execute(
+            f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM messages "
+            f"WHERE id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
+
+
+# Within SQLite's least bound on a statement's parameters (999 before 3.32).
+_IDS_PER_STATEMENT = 999
 
 
 async def find(
