@@ -28,7 +28,7 @@ from app.progress import progress_bar
 from app.schema import SchemaNotReady, prepare_schema
 from app.settings import Settings
 from app.sqlite_thread import database_file
-from app.store_transfer import Importer, open_importer
+from app.store_transfer import Importer, Outcome, open_importer
 from app.transfer_format import BadLine, ImportedMessage, parse_line
 
 PROG = "python -m app import"
@@ -104,44 +104,65 @@ async def _import(settings: Settings, source: BinaryIO, counts: Counts) -> None:
         await engine.dispose()
 
 
+@dataclass(slots=True)
+class _Batch:
+    """A batch on its way: its write (running), and its lines found bad while reading."""
+
+    write: "asyncio.Task[Outcome] | None"
+    bad: list[tuple[int, str]]
+
+
 async def _read(source: BinaryIO, importer: Importer, max_bytes: int, counts: Counts) -> None:
-    """Every BATCH lines: the valid ones written in one transaction, then every bad line of
-    the batch reported, in line order."""
-    batch: list[ImportedMessage] = []
+    """Every BATCH lines a batch: its valid lines are written in one transaction while the
+    next batch is read (SQLite writes in a thread of its own), then its bad lines reported,
+    in line order. One batch is written at a time: each sees what the one before stored."""
+    lines: list[ImportedMessage] = []
     bad: list[tuple[int, str]] = []
+    previous: _Batch | None = None
     read = 0
     with progress_bar(total=_size(source), unit="B", unit_scale=True) as bar:
         for number, line in enumerate(source, 1):
             read += len(line)
             if line.strip():  # blank lines are no messages: passed over, not counted
                 try:
-                    batch.append(parse_line(number, line, max_bytes))
+                    lines.append(parse_line(number, line, max_bytes))
                 except BadLine as exc:
                     bad.append((number, str(exc)))
             if number % BATCH == 0:
-                await _flush(importer, batch, bad, counts)
+                previous = await _hand_over(importer, previous, lines, bad, counts)
+                lines, bad = [], []
                 bar.update(read)
                 read = 0
-        await _flush(importer, batch, bad, counts)
+        previous = await _hand_over(importer, previous, lines, bad, counts)
+        await _finish(previous, counts)
         bar.update(read)
 
 
-async def _flush(
+async def _hand_over(
     importer: Importer,
-    batch: list[ImportedMessage],
+    previous: _Batch | None,
+    lines: list[ImportedMessage],
     bad: list[tuple[int, str]],
     counts: Counts,
-) -> None:
-    outcome = await importer.write(batch) if batch else None
-    if outcome is not None:
+) -> _Batch:
+    """Finish the batch before, then start writing this one."""
+    await _finish(previous, counts)
+    write = asyncio.ensure_future(importer.write(lines)) if lines else None
+    await asyncio.sleep(0)  # let the write begin (hand its work to the SQLite thread) now
+    return _Batch(write, bad)
+
+
+async def _finish(batch: _Batch | None, counts: Counts) -> None:
+    if batch is None:
+        return
+    if batch.write is not None:
+        outcome = await batch.write
         counts.imported += outcome.imported
         counts.present += outcome.present
-        bad += outcome.conflicts
-    counts.skipped += len(bad)
-    if bad:
-        sys.stderr.write("".join(f"line {n}: {reason}\n" for n, reason in sorted(bad)))
-    batch.clear()
-    bad.clear()
+        batch.bad += outcome.conflicts
+    counts.skipped += len(batch.bad)
+    if batch.bad:
+        sys.stderr.write("".join(f"line {n}: {reason}\n" for n, reason in sorted(batch.bad)))
 
 
 def _size(source: BinaryIO) -> int | None:

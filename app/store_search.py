@@ -61,8 +61,12 @@ def index_batch_sqlite(db: sqlite3.Connection, first_id: int, last_id: int) -> N
 
 
 def index_ids_sqlite(db: sqlite3.Connection, ids: Sequence[int]) -> None:
-    """Index the messages `ids`, just inserted in this transaction (an import's batch, whose
-    ids need not be consecutive). Each id once: FTS5 would index a row given twice twice."""
+    """Index the messages `ids` (ascending, each once), just inserted in this transaction: an
+    import's batch, whose ids need not be consecutive. Never a row that is not in `ids`: FTS5
+    would index a row given twice twice."""
+    if ids and ids[-1] - ids[0] + 1 == len(ids):  # every id of the range: one statement
+        index_batch_sqlite(db, ids[0], ids[-1])
+        return
     for start in range(0, len(ids), _IDS_PER_STATEMENT):
         chunk = ids[start : start + _IDS_PER_STATEMENT]
         db.execute(

@@ -113,6 +113,12 @@ def _sqlite_batches(
             ]
 
 
+def _from_stamp(stamp: str) -> str:
+    """An iso_utc time as SQLite stores it (`_sqlite_time`'s "YYYY-MM-DD HH:MM:SS.ffffff",
+    UTC): the export's fast path backwards."""
+    return stamp[:10] + " " + stamp[11:26]
+
+
 def _iso(stored: str) -> str:
     """iso_utc of a SQLite timestamp that is not in the writer's exact text (the fast path
     above rewrites "YYYY-MM-DD HH:MM:SS.ffffff", which is UTC, into iso_utc's form)."""
@@ -254,13 +260,21 @@ def _write_sqlite(batch: Sequence[ImportedMessage], db: sqlite3.Connection) -> O
     new, outcome = _sort(batch, _stored_sqlite(db, sorted({m.id for m in batch})))
     if not new:
         return outcome
-    db.executemany(
-        "INSERT INTO messages (id, room_id, text, created_at, author) VALUES (?, ?, ?, ?, ?)",
-        [(m.id, m.room_id, m.text, _sqlite_time(m.created_at), m.author) for m in new],
-    )
-    # AUTOINCREMENT's counter (sqlite_sequence) follows explicit ids by itself: the server's
-    # next message gets a higher id than any imported.
-    index_ids_sqlite(db, [m.id for m in new])
+    # Many rows a statement (as the writer does): a statement run per row costs more than the
+    # row. AUTOINCREMENT's counter (sqlite_sequence) follows explicit ids by itself: the
+    # server's next message gets a higher id than any imported.
+    per_statement = SQLITE_MAX_VARIABLES // 5
+    for start in range(0, len(new), per_statement):
+        chunk = new[start : start + per_statement]
+        params: list[object] = []
+        for m in chunk:
+            params += (m.id, m.room_id, m.text, _from_stamp(m.stamp), m.author)
+        db.execute(
+            "INSERT INTO messages (id, room_id, text, created_at, author) VALUES "
+            + ",".join(["(?,?,?,?,?)"] * len(chunk)),
+            params,
+        )
+    index_ids_sqlite(db, sorted(m.id for m in new))
     db.executemany(
         "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at) "
         "VALUES (?, ?, ?, ?) ON CONFLICT (room_id) DO UPDATE SET "
