@@ -288,7 +288,11 @@ def _write_sqlite(batch: Sequence[ImportedMessage], db: sqlite3.Connection) -> O
 
 
 def _stored_sqlite(db: sqlite3.Connection, ids: list[int]) -> dict[int, Content]:
+    """The stored messages among `ids` (ascending)."""
     stored: dict[int, Content] = {}
+    newest = db.execute("SELECT max(id) FROM messages").fetchone()[0]
+    if newest is None or newest < ids[0]:
+        return stored  # a new database, or ids above all: nothing to look up, one step
     for start in range(0, len(ids), SQLITE_MAX_VARIABLES):
         chunk = ids[start : start + SQLITE_MAX_VARIABLES]
         rows = db.execute(

@@ -7,8 +7,8 @@ import accepts: a message the server could have stored.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import orjson
 
@@ -21,9 +21,9 @@ ID_MAX = 2**63 - 1
 ExportRow = tuple[int, str, str, str, str | None]
 
 
-@dataclass(slots=True, frozen=True)
-class ImportedMessage:
-    """A valid line of an import, `created_at` timezone-aware UTC."""
+class ImportedMessage(NamedTuple):
+    """A valid line of an import, `created_at` timezone-aware UTC. (A named tuple: a frozen
+    dataclass's __init__ cost more than the rest of a line's checks.)"""
 
     line: int
     id: int
@@ -73,7 +73,8 @@ def parse_line(number: int, line: bytes, max_text_bytes: int) -> ImportedMessage
     if type(value) is not dict:
         raise BadLine("not a JSON object")
     try:
-        i, room, body, at, author = (value[k] for k in KEYS)
+        i, room, body = value["id"], value["room_id"], value["text"]
+        at, author = value["created_at"], value["author"]
     except KeyError as exc:
         raise BadLine(f"no {exc.args[0]!r}") from None
     # bool is an int in Python, never in JSON's sense: hence `type(...) is`.
@@ -99,17 +100,10 @@ def parse_line(number: int, line: bytes, max_text_bytes: int) -> ImportedMessage
     return ImportedMessage(number, i, room, body, moment, author, stamp)
 
 
-KEYS = ("id", "room_id", "text", "created_at", "author")
-
-
 def _is_stamp(at: str) -> bool:
     """Whether `at`, a valid ISO 8601 time, is in iso_utc's form "YYYY-MM-DDTHH:MM:SS.ffffffZ"
     (no other form that fromisoformat reads has these 27 characters in these places)."""
-    return (
-        len(at) == 27
-        and at[26] == "Z"
-        and at[4] + at[7] + at[10] + at[13] + at[16] + at[19] == "--T::."
-    )
+    return len(at) == 27 and at[26] == "Z" and at[4:20:3] == "--T::."  # at 4, 7, 10, ... 19
 
 
 def _created_at(found: object) -> datetime:
