@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import importlib
 import logging
 import logging.config
 import os
@@ -9,6 +10,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 
 import uvicorn
 from pydantic import ValidationError
@@ -98,8 +100,22 @@ def _workers_problem(settings: Settings) -> str | None:
     return None
 
 
+def _later(module: str) -> Callable[[list[str]], int]:
+    """A subcommand's `main`, imported when it runs: the database commands bring SQLAlchemy and
+    Alembic, which a server start refused for its settings should not wait for."""
+
+    def main(argv: list[str]) -> int:
+        return importlib.import_module(module).main(argv)  # type: ignore[no-any-return]
+
+    return main
+
+
 # Subcommands: `python -m app NAME ...`; anything else serves the chat.
-COMMANDS = {"token": token_command.main}
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "token": token_command.main,
+    "export": _later("app.export_command"),
+    "import": _later("app.import_command"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ triggers take deleted messages out.
 """
 
 import sqlite3
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -57,6 +58,26 @@ def index_batch_sqlite(db: sqlite3.Connection, first_id: int, last_id: int) -> N
         "WHERE id BETWEEN ? AND ?",
         (first_id, last_id),
     )
+
+
+def index_ids_sqlite(db: sqlite3.Connection, ids: Sequence[int]) -> None:
+    """Index the messages `ids` (ascending, each once), just inserted in this transaction: an
+    import's batch, whose ids need not be consecutive. Never a row that is not in `ids`: FTS5
+    would index a row given twice twice."""
+    if ids and ids[-1] - ids[0] + 1 == len(ids):  # every id of the range: one statement
+        index_batch_sqlite(db, ids[0], ids[-1])
+        return
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        chunk = ids[start : start + _IDS_PER_STATEMENT]
+        db.execute(
+            f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM messages "
+            f"WHERE id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
+
+
+# Within SQLite's least bound on a statement's parameters (999 before 3.32).
+_IDS_PER_STATEMENT = 999
 
 
 async def find(

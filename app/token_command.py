@@ -6,8 +6,8 @@ import sys
 from pydantic import ValidationError
 
 from app import auth
+from app.cli import room_argument
 from app.durations import parse_duration
-from app.rooms import is_valid_room_id
 from app.settings import Settings
 
 DEFAULT_TTL = "30d"
@@ -16,12 +16,6 @@ DEFAULT_TTL = "30d"
 def _pattern(text: str) -> str:
     if not auth.is_room_pattern(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a room pattern (ROOM, PREFIX* or *)")
-    return text
-
-
-def _room(text: str) -> str:
-    if not is_valid_room_id(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a room id")
     return text
 
 
@@ -55,7 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=DEFAULT_TTL,
         help="lifetime: 30d, 12h, 90m, 45s; 0: no expiry (default: %(default)s)",
     )
-    parser.add_argument("--link", type=_room, metavar="ROOM", help="print an invite link")
+    parser.add_argument("--link", type=room_argument, metavar="ROOM", help="print an invite link")
     parser.add_argument(
         "--base-url", help="the chat's address for --link (default: http://CHAT_HOST:CHAT_PORT)"
     )
