@@ -115,6 +115,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "token": token_command.main,
     "export": _later("app.export_command"),
     "import": _later("app.import_command"),
+    "prune": _later("app.prune_command"),
 }
 
 

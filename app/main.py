@@ -13,6 +13,7 @@ from app.broker import make_broker
 from app.chat import Chat
 from app.db import create_engine
 from app.hub import Hub
+from app.retention import Retention
 from app.routes import metrics as metrics_route
 from app.routes import pages, router
 from app.routes.access import document_access
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
             chat = Chat(settings, store, writer, hub, broker)
             await broker.start(hub.deliver, hub.lost, store.between)
             writer.start()
+            retention = _start_retention(store, settings)
             app.state.chat = chat
             sampling = _start_metrics(app, chat) if settings.metrics else None
             restore_signals = drain_before_exit(chat.drain)
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
                 restore_signals()
                 heap.unsettle_at_shutdown()
                 await chat.drain()
+                if retention is not None:
+                    await retention.stop()
                 await writer.stop(grace=0.5)
                 await broker.close()
                 await store.close()
@@ -82,6 +86,14 @@ def create_app(settings: Settings | None = None, *, store_factory: type[Store] =
         Instrumentator(should_group_status_codes=False).add(metrics.HTTP).instrument(app)
     app.mount("/static", pages.static_files, name="static")
     return app
+
+
+def _start_retention(store: Store, settings: Settings) -> Retention | None:
+    if not settings.retention_days:
+        return None
+    retention = Retention(store, days=settings.retention_days, interval=settings.retention_interval)
+    retention.start()
+    return retention
 
 
 def _start_metrics(app: FastAPI, chat: Chat) -> asyncio.Task[None] | None:

@@ -21,6 +21,8 @@ class Message(Base):
         Index("ix_messages_room_id_id", "room_id", "id"),
         # A client's retry of a keyed send is recognised by the database itself.
         Index("ix_messages_room_id_client_key", "room_id", "client_key", unique=True),
+        # Retention finds the oldest messages by their time (migration 0005).
+        Index("ix_messages_created_at", "created_at"),
         # Ids are never reused, even after the newest row is deleted: they are resume cursors.
         {"sqlite_autoincrement": True},
     )

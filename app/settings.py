@@ -90,6 +90,17 @@ class Settings(BaseSettings):
         description="HS256 secret of the access tokens (at least 32 characters); unset or "
         "empty: open chat, no tokens",
     )
+    retention_days: int | None = Field(
+        None,
+        ge=0,
+        description="unset or 0: keep messages forever; N: messages older than N days are deleted",
+    )
+    retention_interval: float = Field(
+        600.0,
+        gt=0,
+        le=3600,
+        description="seconds between two retention passes (with CHAT_RETENTION_DAYS)",
+    )
     public_rooms: str | None = Field(
         None,
         description="with CHAT_AUTH_SECRET: comma-separated room patterns open without a token",

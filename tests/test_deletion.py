@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +26,7 @@ from tests.clients import (
     recv_json,
     send_v2,
 )
-from tests.support import ServerProcess, unique_room
+from tests.support import ROOT, ServerProcess, unique_room
 from tests.test_access import SECRET, bearer, token, with_token
 
 pytestmark = pytest.mark.anyio
@@ -149,6 +152,19 @@ async def test_a_deleted_message_is_never_shown_again(tokens: ServerProcess, roo
     async with join_v2(resume) as ws:  # a resume from before it
         replay, _ = await history_v2(ws)
         assert [f["id"] for f in replay] == [keep2["id"]]
+    exported = subprocess.run(
+        [sys.executable, "-m", "app", "export", "--room", room],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "CHAT_DATABASE_URL": tokens.database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert [json.loads(line)["text"] for line in exported.stdout.splitlines()] == [
+        "before",
+        "after",
+    ]
 
 
 async def test_a_room_whose_last_message_is_deleted_leaves_the_listing(
