@@ -301,17 +301,20 @@ def _seed(path: Path, count: int) -> Path:
     return path
 
 
+# VmHWM of the export's own memory map: ru_maxrss would carry the high-water mark of the
+# process that started it across the exec (an xdist worker grown by earlier tests).
 _PEAK = (
-    "import resource, sys\n"
+    "import re, sys\n"
     "from app.__main__ import main\n"
     "status = main(sys.argv[1:])\n"
-    "sys.stderr.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    "status_text = open('/proc/self/status').read()\n"
+    "sys.stderr.write(re.search(r'VmHWM:\\s+(\\d+) kB', status_text).group(1))\n"
     "sys.exit(status)\n"
 )
 
 
 def _export_peak_kb(database: Path, out: Path) -> int:
-    """The export's peak resident memory, KB (Linux's ru_maxrss of the process itself)."""
+    """The export's peak resident memory, KB (Linux's VmHWM of the process itself)."""
     result = subprocess.run(
         [sys.executable, "-c", _PEAK, "export", "-o", str(out)],
         cwd=ROOT,
