@@ -3,10 +3,14 @@ the hub."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 
-@dataclass(slots=True, frozen=True)
-class StoredMessage:
+class StoredMessage(NamedTuple):
+    """Immutable, and a tuple rather than a frozen dataclass: made once per message on the hot
+    path, and a frozen dataclass's `__init__` (one `object.__setattr__` a field) costs four
+    times a tuple's (2.1 against 0.5 µs for these eight fields, docs/performance.md)."""
+
     id: int
     room_id: str
     text: str
@@ -35,5 +39,9 @@ Event = StoredMessage | Deletion
 
 
 def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with microseconds and a Z, the one timestamp format of every output."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO 8601 in UTC with microseconds and a Z, the one timestamp format of every output.
+    A time in UTC already (every stored one) takes the fast way: `isoformat` less its
+    "+00:00", half of `strftime`'s time, once a JSON frame."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")[:26] + "Z"

@@ -7,10 +7,10 @@ import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql
@@ -55,8 +55,10 @@ _COLUMNS = (
 )
 
 
-@dataclass(slots=True, frozen=True)
-class NewMessage:
+class NewMessage(NamedTuple):
+    """An accepted message on its way to the writer: immutable, a tuple for the cost of
+    making one per message (see StoredMessage)."""
+
     room_id: str
     text: str
     created_at: datetime
@@ -480,7 +482,7 @@ def _write_sqlite(
     stored = _stored(rows, ids)
     if stored:
         index(db, stored[0].id, stored[-1].id)
-        _count_rooms_sqlite(db, _per_room(stored))
+        _count_rooms_sqlite(db, stored[0].id, stored[-1].id)
     before: dict[tuple[str, str | None], StoredMessage] = {}
     if len(stored) < len(rows):  # some keys were stored before: only then a query
         before = _stored_keys_sqlite(db, _not_stored(rows, ids))
@@ -502,8 +504,10 @@ def _insert_sqlite(
     returned: list[tuple[int, str, str | None]] = []
     for chunk in _chunks(batch, per_row=6):
         params: list[str | None] = []
-        for m in chunk:
-            params += (m.room_id, m.text, _sqlite_time(m.created_at), m.author, m.author_id, m.key)
+        for room, body, at, _, author, author_id, key in chunk:  # NewMessage's fields
+            # _sqlite_time, inline: once a row, and the writer's times are in UTC
+            when = at.isoformat(" ", "microseconds")[:26] if at.tzinfo is UTC else _sqlite_time(at)
+            params += (room, body, when, author, author_id, key)
         values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))
         keyed = any(m.key is not None for m in chunk)  # only keyed rows can be skipped
         before = (db.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) if keyed else 0
@@ -547,20 +551,21 @@ def _stored_keys_sqlite(
     return known
 
 
-def _count_rooms_sqlite(db: sqlite3.Connection, per_room: list[RoomCount]) -> None:
-    for chunk in _chunks(per_room, per_row=4):
-        params: list[object] = []
-        for room in chunk:
-            params += (room.room_id, room.messages, room.last_id, _sqlite_time(room.last_at))
-        values = ",".join(["(?,?,?,?)"] * len(chunk))
-        db.execute(
-            "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at) "
-            f"VALUES {values} ON CONFLICT (room_id) DO UPDATE SET "
-            "messages = rooms.messages + excluded.messages, "
-            "last_message_id = excluded.last_message_id, "
-            "last_message_at = excluded.last_message_at",
-            params,
-        )
+def _count_rooms_sqlite(db: sqlite3.Connection, first_id: int, last_id: int) -> None:
+    """Add the batch just inserted (ids `first_id`..`last_id`, no other rows in between: ids
+    are given under the write lock) to its rooms' rows, counted by SQLite from the rows
+    themselves in one statement: no per-room Python, no timestamp formatted again. A bare
+    column beside max() is SQLite's value of the row holding that max: the room's newest."""
+    db.execute(
+        "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at) "
+        "SELECT room_id, count(*), max(id), created_at FROM messages "
+        "WHERE id BETWEEN ? AND ? GROUP BY room_id "
+        "ON CONFLICT (room_id) DO UPDATE SET "
+        "messages = rooms.messages + excluded.messages, "
+        "last_message_id = excluded.last_message_id, "
+        "last_message_at = excluded.last_message_at",
+        (first_id, last_id),
+    )
 
 
 def _previous_ids_sqlite(rooms: list[str], db: sqlite3.Connection) -> dict[str, int]:
@@ -625,8 +630,8 @@ def _ids_by_row(
 def _stored(rows: Sequence[NewMessage], ids: list[int | None]) -> list[StoredMessage]:
     """The rows stored now, as messages, in id order."""
     return [
-        StoredMessage(i, m.room_id, m.text, m.created_at, m.author, m.author_id, m.sender, m.key)
-        for m, i in zip(rows, ids, strict=True)
+        StoredMessage(i, room, body, at, author, author_id, sender, key)
+        for (room, body, at, sender, author, author_id, key), i in zip(rows, ids, strict=True)
         if i is not None
     ]
 
@@ -657,7 +662,7 @@ def _written(
         if original is None:
             log.warning("a retry's message in room %r is no longer stored", m.room_id)
             continue  # deleted between the INSERT and the look-up: nothing to answer
-        repeats.append((position, replace(original, sender=m.sender, key=m.key)))
+        repeats.append((position, original._replace(sender=m.sender, key=m.key)))
     return Written(stored, repeats)
 
 

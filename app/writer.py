@@ -94,7 +94,11 @@ class Writer:
         message = NewMessage(
             room_id, text, datetime.now(UTC), sender.token, sender.author, sender.author_id, key
         )
-        await self._queue.put((message, sender))
+        queue = self._queue
+        if queue.full():
+            await queue.put((message, sender))
+        else:
+            queue.put_nowait((message, sender))  # the usual case: no coroutine to run
 
     async def flush(self) -> None:
         """Return once everything submitted so far has been committed (or failed) and handed on."""

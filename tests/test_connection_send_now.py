@@ -5,9 +5,12 @@ tests/test_rooms.py and tests/test_unlucky_clients.py."""
 import asyncio
 
 import pytest
+from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
 
 from app.connection import Connection
 from app.frames import Frame
+from app.protocol import text_frame, wire
 
 pytestmark = pytest.mark.anyio
 
@@ -97,3 +100,13 @@ async def test_frames_at_or_below_the_join_cutoff_are_never_written():
     conn.kick()
     sent = [t for f in socket.sent for t in f.get("texts", [f.get("text")])]
     assert sent + [t for texts in socket.now for t in texts] == ["new"]
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_a_frame_written_directly_is_the_frame_websockets_would_write(size: int) -> None:
+    """app.protocol builds the wire bytes itself: they must be websockets' own, length
+    encodings (7-bit, 16-bit, 64-bit) included."""
+    payload = ("é" * size)[: size // 2] + "x" * (size - size // 2)
+    expected = WireFrame(Opcode.TEXT, payload.encode()).serialize(mask=False)
+    assert text_frame(payload.encode()) == expected
+    assert wire(frame(payload)) == expected
