@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime
@@ -19,8 +19,17 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_room_id_id", "room_id", "id"),
-        # A client's retry of a keyed send is recognised by the database itself.
-        Index("ix_messages_room_id_client_key", "room_id", "client_key", unique=True),
+        # A client's retry of a keyed send is recognised by the database itself. Partial:
+        # unkeyed sends (NULL) can never conflict, and leaving them out spares every such
+        # insert a B-tree update (migration 0006).
+        Index(
+            "ix_messages_room_id_client_key",
+            "room_id",
+            "client_key",
+            unique=True,
+            sqlite_where=text("client_key IS NOT NULL"),
+            postgresql_where=text("client_key IS NOT NULL"),
+        ),
         # Retention finds the oldest messages by their time (migration 0005).
         Index("ix_messages_created_at", "created_at"),
         # Ids are never reused, even after the newest row is deleted: they are resume cursors.

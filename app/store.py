@@ -255,7 +255,10 @@ class Store:
         # ids follow the rows' order; a skipped row takes no place in RETURNING.
         stmt = (
             postgresql.insert(Message.__table__)
-            .on_conflict_do_nothing(index_elements=[Message.room_id, Message.client_key])
+            .on_conflict_do_nothing(
+                index_elements=[Message.room_id, Message.client_key],
+                index_where=Message.client_key.is_not(None),  # the index is partial
+            )
             .returning(
                 Message.id, Message.room_id, Message.client_key, sort_by_parameter_order=True
             )
@@ -513,7 +516,8 @@ def _insert_sqlite(
         before = (db.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) if keyed else 0
         cursor = db.execute(
             "INSERT INTO messages (room_id, text, created_at, author, author_id, client_key) "
-            f"VALUES {values} ON CONFLICT (room_id, client_key) DO NOTHING",
+            f"VALUES {values} "
+            "ON CONFLICT (room_id, client_key) WHERE client_key IS NOT NULL DO NOTHING",
             params,
         )
         # No RETURNING: reading N returned rows is N steps of SQLite, each giving the GIL away
@@ -538,17 +542,24 @@ def _stored_keys_sqlite(
     """The stored messages of keys that were there before this batch (same transaction)."""
     known: dict[tuple[str, str | None], StoredMessage] = {}
     for chunk in _chunks(rows, per_row=2):
-        pairs = ",".join(["(?,?)"] * len(chunk))
         params = [value for m in chunk for value in (m.room_id, m.key)]
-        result = db.execute(
-            "SELECT id, room_id, text, created_at, author, author_id, client_key FROM messages"
-            f" WHERE (room_id, client_key) IN (VALUES {pairs})",
-            params,
-        )
+        result = db.execute(keys_lookup_sql(len(chunk)), params)
         for i, room, body, at, author, author_id, key in result.fetchall():
             created = datetime.fromisoformat(at).replace(tzinfo=UTC)
             known[(room, key)] = StoredMessage(i, room, body, created, author, author_id)
     return known
+
+
+def keys_lookup_sql(pairs: int) -> str:
+    """The stored messages of `pairs` (room_id, client_key) parameters. A join, not
+    `(room_id, client_key) IN (VALUES ...)`: SQLite walks the whole key index for a row-value
+    IN, and seeks it once a pair for the join."""
+    values = ",".join(["(?,?)"] * pairs)
+    return (
+        "SELECT m.id, m.room_id, m.text, m.created_at, m.author, m.author_id, m.client_key"
+        f" FROM (VALUES {values}) AS v JOIN messages AS m"
+        " ON m.room_id = v.column1 AND m.client_key = v.column2"
+    )
 
 
 def _count_rooms_sqlite(db: sqlite3.Connection, first_id: int, last_id: int) -> None:
@@ -673,7 +684,8 @@ async def _stored_keys(
     found: dict[tuple[str, str | None], StoredMessage] = {}
     for chunk in _chunks(rows, per_row=2):  # within SQLite's bound on parameters
         query = select(*_COLUMNS, Message.client_key).where(
-            tuple_(Message.room_id, Message.client_key).in_([(m.room_id, m.key) for m in chunk])
+            tuple_(Message.room_id, Message.client_key).in_([(m.room_id, m.key) for m in chunk]),
+            Message.client_key.is_not(None),  # what lets the partial index serve the query
         )
         result = await conn.execute(query)
         found |= {(row[1], row[6]): StoredMessage(*row[:6]) for row in result}

@@ -72,6 +72,22 @@ def test_the_history_query_uses_the_room_index(tmp_path):
     assert "ix_messages_room_id_id" in detail and "TEMP B-TREE" not in detail
 
 
+def test_the_key_index_holds_keyed_messages_only_and_retries_seek_it(tmp_path):
+    import sqlite3
+
+    from app.store import keys_lookup_sql
+
+    db = tmp_path / "keys.db"
+    assert alembic(db, "upgrade", "head").returncode == 0
+    with sqlite3.connect(db) as conn:
+        indexes = {row[1]: row for row in conn.execute("PRAGMA index_list(messages)")}
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {keys_lookup_sql(2)}", ("r", "k1", "r", "k2"))
+        detail = " ".join(row[-1] for row in plan)
+    _, _, unique, _, partial = indexes["ix_messages_room_id_client_key"]
+    assert unique == 1 and partial == 1
+    assert "SEARCH m USING" in detail and "ix_messages_room_id_client_key" in detail
+
+
 def test_the_server_creates_the_schema_on_start(start_server, tmp_path):
     start_server()
     assert {"messages", "rooms", "alembic_version"} <= tables(tmp_path / "chat.db")
