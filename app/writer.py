@@ -141,7 +141,7 @@ class Writer:
                 batch.append(self._queue.get_nowait())
             self._in_flight = len(batch)
             try:
-                await self._commit([(m, s) for m, s in batch if not s.failed])
+                await self._commit(batch)  # without failed senders' (_store_in_parts)
             finally:
                 self._in_flight = 0
                 for _ in batch:

@@ -46,7 +46,10 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
         ("app/writer.py", "app/store.py", "app/sqlite_writer.py", "sqlalchemy/", "aiosqlite/"),
     ),
     ("socket route: receive, parse, checks, submit", ("app/routes/ws.py",)),
-    ("socket read: uvicorn protocol, frame parsing", ("websockets_sansio_impl.py", "websockets/")),
+    (
+        "socket read: uvicorn protocol, frame parsing",
+        ("websockets_sansio_impl.py", "websockets/", "app/protocol.py"),
+    ),
     ("ASGI and Starlette plumbing", ("starlette/", "fastapi/", "uvicorn/")),
     ("event loop itself (uvloop in C: polling, reads, callbacks)", ("<loop>",)),
     ("other", ("",)),

@@ -107,6 +107,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "switch-1ms": {"heap": lambda: (_freeze(), sys.setswitchinterval(0.001))},
     "switch-200us": {"heap": lambda: (_freeze(), sys.setswitchinterval(0.0002))},
     "gc-young-10k": {"heap": lambda: (_freeze(), gc.set_threshold(10_000))},
+    # The youngest generation collected every 700 allocations, Python's default (the project
+    # collects it every app.heap.YOUNG).
+    "gc-young-700": {"heap": lambda: (_freeze(), gc.set_threshold(700))},
 }
 
 _variant: dict[str, Any] = {}
