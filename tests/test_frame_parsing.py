@@ -66,6 +66,17 @@ class RawClient:
         await self.writer.wait_closed()
 
 
+async def exchange(url: str, writes: list[tuple[bytes, int]], answers: int) -> list[Frame]:
+    """Join, write each (bytes, piece size) in pieces of that size, read `answers` frames."""
+    client = await RawClient.join(url)
+    try:
+        for data, piece in writes:
+            await client.write_in_pieces(data, piece)
+        return await client.frames(answers)
+    finally:
+        await client.close()
+
+
 def masked(opcode: Opcode, payload: bytes, *, fin: bool = True) -> bytes:
     return Frame(opcode, payload, fin=fin).serialize(mask=True)
 
@@ -87,12 +98,7 @@ async def test_messages_cut_anywhere_and_mixed_with_other_frames_arrive_once_in_
             masked(Opcode.TEXT, "fünf".encode()),
         ]
     )
-    client = await RawClient.join(server.ws(room))
-    try:
-        await client.write_in_pieces(stream, piece)
-        frames = await client.frames(7)
-    finally:
-        await client.close()
+    frames = await exchange(server.ws(room), [(stream, piece)], 7)
     texts = [f.data.decode() for f in frames if f.opcode is Opcode.TEXT]
     expected = ["one", "two", long, "thrée", "four", "fünf"]
     assert texts == [f"You wrote: {t}" for t in expected]
@@ -107,12 +113,7 @@ async def test_bad_utf8_after_a_good_frame_closes_with_1007_and_is_never_stored(
     """Read at once, the good frame may be refused with the bad one (the close is at once, as
     in stock uvicorn); it is never stored twice or shown out of order, the bad one never."""
     stream = masked(Opcode.TEXT, b"fine") + masked(Opcode.TEXT, b"bad \xff\xfe")
-    client = await RawClient.join(server.ws(room))
-    try:
-        await client.write_in_pieces(stream, piece)
-        frames = await client.frames(2)
-    finally:
-        await client.close()
+    frames = await exchange(server.ws(room), [(stream, piece)], 2)
     closes = [f for f in frames if f.opcode is Opcode.CLOSE]
     assert int.from_bytes(closes[0].data[:2]) == 1007
     assert [f.data for f in frames[: frames.index(closes[0])]] in ([], [b"You wrote: fine"])
@@ -120,12 +121,8 @@ async def test_bad_utf8_after_a_good_frame_closes_with_1007_and_is_never_stored(
 
 
 async def test_an_unmasked_frame_is_a_protocol_error_and_is_not_stored(server, room):
-    client = await RawClient.join(server.ws(room))
-    try:
-        await client.write_in_pieces(Frame(Opcode.TEXT, b"bare").serialize(mask=False), 100)
-        frames = await client.frames(1)
-    finally:
-        await client.close()
+    bare = Frame(Opcode.TEXT, b"bare").serialize(mask=False)
+    frames = await exchange(server.ws(room), [(bare, 100)], 1)
     assert frames[0].opcode is Opcode.CLOSE
     assert int.from_bytes(frames[0].data[:2]) == 1002
     assert server.messages(room) == []
@@ -138,14 +135,8 @@ async def test_a_frame_whose_header_came_alone_is_never_read_again_from_its_midd
     on_the_wire = bytes([0x00, 0x00, 0x41, 0x42, 0x00, 0x00])
     payload = bytes(b ^ mask[i % 4] for i, b in enumerate(on_the_wire))
     ping = bytes([0x80 | Opcode.PING, 0x80 | len(payload)]) + mask + on_the_wire
-    client = await RawClient.join(server.ws(room))
-    try:
-        await client.write_in_pieces(ping[:2], 2)
-        await client.write_in_pieces(ping[2:], 100)
-        await client.write_in_pieces(masked(Opcode.TEXT, b"after"), 100)
-        frames = await client.frames(2)
-    finally:
-        await client.close()
+    writes = [(ping[:2], 2), (ping[2:], 100), (masked(Opcode.TEXT, b"after"), 100)]
+    frames = await exchange(server.ws(room), writes, 2)
     assert [(f.opcode, bytes(f.data)) for f in frames] == [
         (Opcode.PONG, payload),
         (Opcode.TEXT, b"You wrote: after"),
