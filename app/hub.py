@@ -89,9 +89,8 @@ class Hub:
                 pushed[conn] = None
         if self._probing:
             self._maybe_probe(message.id, members)
-        if pushed and not self._kick_due:
-            self._kick_due = True
-            asyncio.get_running_loop().call_soon(self._kick)
+        if pushed:
+            self._kick_at_end_of_turn()
 
     def _deliver_deletion(self, deletion: Deletion, members: dict[Connection, None]) -> None:
         frame = deleted_frame(deletion.id, deletion.room_id)
@@ -99,7 +98,11 @@ class Hub:
             # Above any history cutoff: a joiner whose replay holds the message is told too.
             if conn.v2 and conn.push(AFTER_HISTORY, frame):
                 self._pushed[conn] = None
-        if self._pushed and not self._kick_due:
+        if self._pushed:
+            self._kick_at_end_of_turn()
+
+    def _kick_at_end_of_turn(self) -> None:
+        if not self._kick_due:
             self._kick_due = True
             asyncio.get_running_loop().call_soon(self._kick)
 
