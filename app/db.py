@@ -89,6 +89,10 @@ def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Any:
         cursor.execute("PRAGMA foreign_keys=ON")
         # A deleted message's bytes are overwritten, not left in free pages (see Deletion).
         cursor.execute("PRAGMA secure_delete=ON")
+        # Statement journals in memory: a batch's multi-row INSERT keeps one, and past 64 KiB
+        # (a few dozen pages: one index leaf per room of the batch, the search index's) SQLite
+        # spills it to a temporary file created and unlinked once a batch (docs/performance.md).
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     return on_connect

@@ -23,7 +23,7 @@ from typing import Any
 
 import psutil
 
-from bench import history, report, search
+from bench import history, pace, report, search
 from bench.plan import FULL, PROJECT_ONLY, QUICK, ROUND_WORKLOADS, Plan
 from bench.release import prepare
 from bench.servers import BASELINES, PINNED, ROOT, Server, generate, kind_of
@@ -58,6 +58,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--deflate",
         action="store_true",
         help="idle clients offer permessage-deflate, as browsers do",
+    )
+    parser.add_argument(
+        "--paced-rates",
+        default="auto",
+        help="the paced workloads' offered msgs/s: auto (half the naive design's saturation,"
+        " measured at the start of the run; the default), plan (bench/plan.py's figures) or"
+        " FANOUT,MANY",
     )
     parser.add_argument(
         "--out",
@@ -233,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
+        paced: dict[str, Any] = {}
+        if args.paced_rates == "auto" and not args.quick:
+            plan, paced = pace.calibrate(plan, workloads, workdir)
+        elif args.paced_rates not in ("auto", "plan"):
+            plan, paced = pace.fixed(plan, args.paced_rates)
         run_rounds(plan, kinds, workloads, workdir, runs, inline=args.quick)
         if not args.quick and "history" in workloads and "project" in kinds:
             run_history(plan, workdir, runs)
@@ -244,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     results = report.summarise(
         runs, plan.rounds, machine(), quick=args.quick, seconds=time.monotonic() - started
     )
+    if paced:
+        results["paced"] = paced
     if searched is not None:
         results["search"] = searched
         if not args.quick:  # tiny sizes in quick mode: its figures are no test of the targets

@@ -277,6 +277,10 @@ def table(results: dict[str, Any]) -> str:
         goal = "" if row["op"] == "info" else f"{row['op']} {row['goal']}"
         met = {True: "yes", False: "**no**", None: ""}[row["met"]]
         lines.append(f"| {row['target']} | {_fmt(row['value'])} | {goal} | {met} |")
+    for name, pace in results.get("paced", {}).items():
+        derived = pace.get("naive_saturation_msgs_per_s")
+        source = f" (half the naive design's {_fmt(derived)}, measured first)" if derived else ""
+        lines.append(f"\n{name}: offered {_fmt(pace['rate_msgs_per_s'])} msgs/s{source}")
     return "\n".join(lines)
 
 

@@ -57,11 +57,29 @@ class _Hops:
         return cursor
 
 
+class TempFileStore(Store):
+    """The writer's connection with SQLite's default temp_store: a batch's statement journal
+    spills to a temporary file past 64 KiB, as before app/db.py set temp_store=MEMORY."""
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        thread = self._sqlite
+        if thread is not None:
+            pragmas = thread._on_connect
+
+            def on_connect(db: Any, record: Any) -> None:
+                pragmas(db, record)
+                db.execute("PRAGMA temp_store=DEFAULT")
+
+            thread._on_connect = on_connect
+
+
 STORES: dict[str, type[Store]] = {
     "sqlite": Store,
     "memory": MemoryStore,
     "unindexed": UnindexedStore,
     "aiosqlite": AiosqliteWrites,
+    "tempfile": TempFileStore,
 }
 
 _freeze = heap.settle_after_startup
@@ -95,6 +113,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "loop-asyncio": {"loop": "asyncio"},
     "deflate": {"ws_per_message_deflate": True},
     "sync-normal": {"env": {"CHAT_SQLITE_SYNCHRONOUS": "NORMAL"}},
+    "temp-store-file": {"store": "tempfile"},
     # The writer without the search index's per-batch statement (issue 12's cost of search).
     "no-search-index": {"store": "unindexed"},
     # The writer's batches capped lower than the default 1,000 (latency under load vs commits).

@@ -46,7 +46,14 @@ async def test_the_writer_connection_has_the_engines_pragmas(store: Store) -> No
     assert store._sqlite is not None
 
     def pragmas(db: sqlite3.Connection) -> dict[str, object]:
-        names = ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+        names = (
+            "journal_mode",
+            "synchronous",
+            "busy_timeout",
+            "foreign_keys",
+            "secure_delete",
+            "temp_store",
+        )
         return {name: db.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
 
     assert await store._sqlite.transaction(pragmas) == {
@@ -54,6 +61,8 @@ async def test_the_writer_connection_has_the_engines_pragmas(store: Store) -> No
         "synchronous": 2,  # FULL: a commit survives power loss (the default)
         "busy_timeout": 5000,
         "foreign_keys": 1,
+        "secure_delete": 1,  # a deleted message's bytes are overwritten
+        "temp_store": 2,  # MEMORY: a batch's statement journal never spills to a file
     }
 
 
