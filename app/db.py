@@ -93,6 +93,11 @@ def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Any:
         # (a few dozen pages: one index leaf per room of the batch, the search index's) SQLite
         # spills it to a temporary file created and unlinked once a batch (docs/performance.md).
         cursor.execute("PRAGMA temp_store=MEMORY")
+        # Checkpoint the WAL every 10,000 pages (about 40 MB), not SQLite's 1,000: a page that
+        # many batches change (a room's index leaf, the room counts, the search index's
+        # structure) is copied back to the database once a checkpoint, so fewer checkpoints
+        # copy fewer pages. 15-30% less CPU a commit of 20 rows (docs/performance.md).
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
         cursor.close()
 
     return on_connect

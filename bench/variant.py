@@ -57,21 +57,24 @@ class _Hops:
         return cursor
 
 
-class TempFileStore(Store):
-    """The writer's connection with SQLite's default temp_store: a batch's statement journal
-    spills to a temporary file past 64 KiB, as before app/db.py set temp_store=MEMORY."""
+def _with_pragmas(*pragmas: str) -> type[Store]:
+    """The store with the writer's connection given `pragmas` after app/db.py's own."""
 
-    def __init__(self, engine: Any) -> None:
-        super().__init__(engine)
-        thread = self._sqlite
-        if thread is not None:
-            pragmas = thread._on_connect
+    class PragmaStore(Store):
+        def __init__(self, engine: Any) -> None:
+            super().__init__(engine)
+            thread = self._sqlite
+            if thread is not None:
+                own = thread._on_connect
 
-            def on_connect(db: Any, record: Any) -> None:
-                pragmas(db, record)
-                db.execute("PRAGMA temp_store=DEFAULT")
+                def on_connect(db: Any, record: Any) -> None:
+                    own(db, record)
+                    for pragma in pragmas:
+                        db.execute(f"PRAGMA {pragma}")
 
-            thread._on_connect = on_connect
+                thread._on_connect = on_connect
+
+    return PragmaStore
 
 
 STORES: dict[str, type[Store]] = {
@@ -79,7 +82,10 @@ STORES: dict[str, type[Store]] = {
     "memory": MemoryStore,
     "unindexed": UnindexedStore,
     "aiosqlite": AiosqliteWrites,
-    "tempfile": TempFileStore,
+    # SQLite's defaults for what app/db.py sets on the writer's connection: a batch's
+    # statement journal spilled to a temporary file past 64 KiB; a checkpoint every 1,000 pages.
+    "tempfile": _with_pragmas("temp_store=DEFAULT"),
+    "checkpoint-1000": _with_pragmas("wal_autocheckpoint=1000"),
 }
 
 _freeze = heap.settle_after_startup
@@ -114,6 +120,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "deflate": {"ws_per_message_deflate": True},
     "sync-normal": {"env": {"CHAT_SQLITE_SYNCHRONOUS": "NORMAL"}},
     "temp-store-file": {"store": "tempfile"},
+    "checkpoint-1000": {"store": "checkpoint-1000"},
     # The writer without the search index's per-batch statement (issue 12's cost of search).
     "no-search-index": {"store": "unindexed"},
     # The writer's batches capped lower than the default 1,000 (latency under load vs commits).

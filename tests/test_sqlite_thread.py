@@ -53,6 +53,7 @@ async def test_the_writer_connection_has_the_engines_pragmas(store: Store) -> No
             "foreign_keys",
             "secure_delete",
             "temp_store",
+            "wal_autocheckpoint",
         )
         return {name: db.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
 
@@ -63,6 +64,7 @@ async def test_the_writer_connection_has_the_engines_pragmas(store: Store) -> No
         "foreign_keys": 1,
         "secure_delete": 1,  # a deleted message's bytes are overwritten
         "temp_store": 2,  # MEMORY: a batch's statement journal never spills to a file
+        "wal_autocheckpoint": 10_000,  # pages: fewer checkpoints copy fewer pages back
     }
 
 
