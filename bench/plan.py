@@ -48,8 +48,10 @@ FULL = Plan(
         "slow": _rooms(rooms=1, clients=20, messages=5000, window=32, pad=1000, slow=1),
         "noslow": _rooms(rooms=1, clients=20, messages=5000, window=32, pad=1000),
         "join": {"workload": "join", "replay": 50, "joins": 100},
-        # An ordinary load, open loop: about half the naive design's saturation rate
-        # (shared/MEASURED.md), 5 s each. Latency, not throughput, is what these measure.
+        # An ordinary load, open loop, 5 s each: latency, not throughput, is what these
+        # measure. These rates were half the naive design's saturation on MEASURED.md's
+        # machine; a run replaces them with half of it measured on its own (bench/pace.py)
+        # unless told `--paced-rates plan`.
         "paced-fanout": _rooms(rooms=1, clients=100, messages=4000, window=0, rate=800),
         "paced-many": _rooms(rooms=50, clients=4, senders=4, messages=375, window=0, rate=15_000),
     },

@@ -5,6 +5,7 @@ Each variant is the app of `python -m app` (create_app, the same uvicorn options
 app/__main__.py) with some uvicorn options or the store swapped."""
 
 import argparse
+import asyncio
 import gc
 import os
 import sys
@@ -22,6 +23,7 @@ from app.main import create_app
 from app.protocol import ChatWebSocketProtocol
 from app.settings import Settings
 from app.store import NewMessage, Store, Written, _write_sqlite
+from app.writer import Writer
 from bench.memstore import MemoryStore
 from bench.search import UnindexedStore
 
@@ -77,6 +79,38 @@ def _with_pragmas(*pragmas: str) -> type[Store]:
     return PragmaStore
 
 
+class HeldWriter(Writer):
+    """The writer with commits started at most every `hold` seconds: under a steady load a
+    batch gathers what arrives in that time (fewer, larger commits); after a pause the first
+    message is committed at once. An experiment for the ordinary load, not the project."""
+
+    hold = 0.004
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = 0.0
+        while True:
+            first = await self._queue.get()
+            wait = started + self.hold - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            started = loop.time()
+            batch = [first]
+            while len(batch) < self._batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self._in_flight = len(batch)
+            try:
+                await self._commit(batch)
+            finally:
+                self._in_flight = 0
+                for _ in batch:
+                    self._queue.task_done()
+
+
+def _held(seconds: float) -> type[Writer]:
+    return type(f"HeldWriter{seconds}", (HeldWriter,), {"hold": seconds})
+
+
 STORES: dict[str, type[Store]] = {
     "sqlite": Store,
     "memory": MemoryStore,
@@ -121,6 +155,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sync-normal": {"env": {"CHAT_SQLITE_SYNCHRONOUS": "NORMAL"}},
     "temp-store-file": {"store": "tempfile"},
     "checkpoint-1000": {"store": "checkpoint-1000"},
+    # Commits started at most every 2 / 4 ms (HeldWriter): fewer, larger batches at a load.
+    "hold-2ms": {"writer": _held(0.002)},
+    "hold-4ms": {"writer": _held(0.004)},
     # The writer without the search index's per-batch statement (issue 12's cost of search).
     "no-search-index": {"store": "unindexed"},
     # The writer's batches capped lower than the default 1,000 (latency under load vs commits).
@@ -144,6 +181,10 @@ _variant: dict[str, Any] = {}
 def create() -> FastAPI:
     if "heap" in _variant:
         heap.settle_after_startup = _variant["heap"]
+    if "writer" in _variant:
+        import app.main
+
+        app.main.Writer = _variant["writer"]  # type: ignore[misc]
     application = create_app(Settings(), store_factory=STORES[_variant.get("store", "sqlite")])
     return application
 
@@ -162,7 +203,9 @@ def main() -> None:
         "ws_per_message_deflate": False,
         "log_level": "warning",
     }
-    options.update({k: v for k, v in _variant.items() if k not in ("store", "route", "heap")})
+    options.update(
+        {k: v for k, v in _variant.items() if k not in ("store", "route", "heap", "writer")}
+    )
     uvicorn.run(create, factory=True, host="127.0.0.1", port=args.port, **options)
 
 
