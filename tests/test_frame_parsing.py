@@ -53,13 +53,19 @@ class RawClient:
                 got += [e for e in self.protocol.events_received() if isinstance(e, Frame)]
                 if len(got) >= count:
                     break
-                data = await self.reader.read(65536)
+                try:
+                    data = await self.reader.read(65536)
+                except ConnectionResetError:
+                    # The server closed with bytes of ours unread (after a 1007, say): its
+                    # kernel resets the connection, which ends the stream as EOF would.
+                    data = b""
                 if not data:
                     self.protocol.receive_eof()
                     got += [e for e in self.protocol.events_received() if isinstance(e, Frame)]
                     break
                 self.protocol.receive_data(data)
-                await self.flush()  # pongs to the server's pings
+                with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                    await self.flush()  # pongs to the server's pings; a close's reply
         return got
 
     async def close(self) -> None:
