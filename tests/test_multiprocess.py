@@ -323,19 +323,29 @@ class Follower:
         self.resumed = 0
 
     async def follow(self, stop: asyncio.Event) -> list[int]:
+        """Until `stop` is set and then 3 s pass without a frame (or 30 s without one before)."""
         while True:
             since = self.ids[-1] if self.ids else 0
             async with join_json(self.server.ws(self.room, f"?since={since}")) as ws:
                 try:
-                    while True:
-                        frame = await recv_json(ws, timeout=3.0 if stop.is_set() else 30.0)
-                        if frame["type"] == "message":
-                            self.ids.append(frame["id"])
-                except TimeoutError:
+                    await self._receive(ws, stop)
                     return self.ids
                 except ConnectionClosed:
                     assert ws.close_code == 1012, ws.close_code
                     self.resumed += 1
+
+    async def _receive(self, ws: ClientConnection, stop: asyncio.Event) -> None:
+        silent = silent_after_stop = 0.0
+        while silent < 30.0 and silent_after_stop < 3.0:
+            try:
+                frame = await recv_json(ws, timeout=0.25)
+            except TimeoutError:
+                silent += 0.25
+                silent_after_stop += 0.25 if stop.is_set() else 0.0
+                continue
+            silent = silent_after_stop = 0.0
+            if frame["type"] == "message":
+                self.ids.append(frame["id"])
 
 
 async def keep_sending(server: ServerProcess, room: str, tag: str, stop: asyncio.Event) -> None:
