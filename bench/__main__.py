@@ -31,9 +31,9 @@ from bench.servers import BASELINES, PINNED, ROOT, Server, generate, kind_of
 log = logging.getLogger("bench")
 
 # The default, side by side: the project as configured by default; with the in-memory store;
-# with tokens on; with every feature on (tokens, keyed senders, /metrics scraped); the first
-# release; the baselines. --quick runs the first three of QUICK_KINDS only.
-KINDS = ("project", "memory", "tokens", "full", "release1", "naive", "ceiling", "durable")
+# with tokens on; with keyed chat.v2.json senders; with every feature on (tokens, keyed
+# senders, /metrics scraped); the first release; the baselines. --quick runs QUICK_KINDS.
+KINDS = ("project", "memory", "tokens", "keyed", "full", "release1", "naive", "ceiling", "durable")
 QUICK_KINDS = ("project", "naive", "ceiling")
 SEARCH_FULL = {"rows": 1_000_000, "rooms": 100, "requests": 200, "rounds": 5, "writes": 40_000}
 SEARCH_QUICK = {"rows": 20_000, "rooms": 10, "requests": 10, "rounds": 1, "writes": 2_000}

@@ -152,10 +152,18 @@ def targets(runs: Runs, workloads: dict[str, Any]) -> list[dict[str, Any]]:
          versus("fanout", "frames/s", "project", "ceiling"), ">=", 0.75),
         ("many rooms frames/s, project / naive", versus("many", "frames/s", "project", "naive"),
          ">=", 1.2),
-        # Issue 16: keyed senders cost at most 5% (issue 11 asked 0.9).
+        # Issue 16: keyed senders cost at most 5%, measured as a kind of its own (a server of
+        # its own, alternated with the project), since on the project's server the keyed
+        # workload always runs after another that grew its database.
+        ("fan-out frames/s, keyed chat.v2.json senders / plain text",
+         versus("fanout", "frames/s", "keyed", "project"), ">=", 0.95),
+        ("many rooms frames/s, keyed chat.v2.json senders / plain text",
+         versus("many", "frames/s", "keyed", "project"), ">=", 0.95),
+        # Issue 11's measure, one server, the keyed workload beside the plain one (for the
+        # record: biased by its place in the round).
         ("keyed (chat.v2.json) fan-out frames/s / plain-text fan-out (project)",
          _ratio(_median(runs, "project", "fanout-keyed", ROOM_METRICS["frames/s"]),
-                _median(runs, "project", "fanout", ROOM_METRICS["frames/s"])), ">=", 0.95),
+                _median(runs, "project", "fanout", ROOM_METRICS["frames/s"])), "info", math.nan),
         ("retries/s, the duplicate path (project)",
          _median(runs, "project", "retries", METRICS["retries"]["retries/s"]), "info", math.nan),
         ("fan-out p99, project / naive", versus("fanout", "p99 ms", "project", "naive"), "<=", 1.0),

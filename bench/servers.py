@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ class Kind:
 APP = ("-m", "app")
 KINDS: dict[str, Kind] = {
     "project": Kind(APP),
+    # The project with its room senders speaking chat.v2.json, a client key on every message:
+    # on a server of its own, so that it is compared with `project` as any kind is.
+    "keyed": Kind(APP, keyed=True),
     # The project with CHAT_AUTH_SECRET set, every client with a token.
     "tokens": Kind(APP, env={"CHAT_AUTH_SECRET": TOKEN_SECRET}, tokens=True),
     # Every feature of the second release priced at once: tokens, keyed `chat.v2.json`
@@ -73,10 +76,13 @@ BASELINES = ("naive", "ceiling", "durable")  # no /healthz, no JSON protocol
 
 
 def kind_of(name: str) -> Kind:
-    """A known kind; `at-COMMIT`, the project at any commit (built like release1); or a variant
-    of bench/variant.py (the project with one thing changed)."""
+    """A known kind; `at-COMMIT`, the project at any commit (built like release1); `keyed-KIND`,
+    any of them with keyed `chat.v2.json` senders; or a variant of bench/variant.py (the
+    project with one thing changed)."""
     if name.startswith("at-"):
         return Kind(APP, release=name[3:])
+    if name.startswith("keyed-"):  # its room senders speak chat.v2.json, a key a message
+        return replace(kind_of(name[len("keyed-") :]), keyed=True)
     return KINDS.get(name) or Kind(("-m", "bench.variant", name))
 
 

@@ -111,6 +111,29 @@ def _held(seconds: float) -> type[Writer]:
     return type(f"HeldWriter{seconds}", (HeldWriter,), {"hold": seconds})
 
 
+def _no_preread() -> None:
+    """An experiment, not safe with retries: keyed batches written without the max(id) read
+    before the INSERT (one statement, so one GIL hand-back, fewer a batch)."""
+    import app.store as store
+
+    def insert(db: Any, batch: Any) -> Any:
+        class NoPreread:
+            def execute(self, sql: str, params: Any = ()) -> Any:
+                if sql.startswith("SELECT max(id)"):
+                    return _Zero()
+                return db.execute(sql, params)
+
+        return original(NoPreread(), batch)
+
+    original = store._insert_sqlite
+    store._insert_sqlite = insert
+
+
+class _Zero:
+    def fetchone(self) -> tuple[int]:
+        return (0,)
+
+
 STORES: dict[str, type[Store]] = {
     "sqlite": Store,
     "memory": MemoryStore,
@@ -158,6 +181,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Commits started at most every 2 / 4 ms (HeldWriter): fewer, larger batches at a load.
     "hold-2ms": {"writer": _held(0.002)},
     "hold-4ms": {"writer": _held(0.004)},
+    "no-preread": {"heap": lambda: (_freeze(), _no_preread())},
     # The writer without the search index's per-batch statement (issue 12's cost of search).
     "no-search-index": {"store": "unindexed"},
     # The writer's batches capped lower than the default 1,000 (latency under load vs commits).
