@@ -71,14 +71,10 @@ def _schema_problem(settings: Settings) -> str | None:
 
 
 async def _check_schema(settings: Settings) -> None:
-    from app.db import create_engine
+    from app.cli import open_engine
     from app.schema import prepare_schema
 
-    engine = create_engine(
-        settings.database_url,
-        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-        sqlite_synchronous=settings.sqlite_synchronous,
-    )
+    engine = open_engine(settings)
     try:
         await prepare_schema(engine, auto_migrate=settings.auto_migrate)
     finally:

@@ -61,16 +61,12 @@ def main(argv: list[str]) -> int:
 
 async def _prune(settings: Settings, age: timedelta) -> int:
     # Imported here, as the server's start does: a refused command does not wait for them.
-    from app.db import create_engine
+    from app.cli import open_engine
     from app.retention import PAUSE_BESIDE_A_SERVER, prune
     from app.schema import prepare_schema
     from app.store import Store
 
-    engine = create_engine(
-        settings.database_url,
-        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-        sqlite_synchronous=settings.sqlite_synchronous,
-    )
+    engine = open_engine(settings)
     try:
         await prepare_schema(engine, auto_migrate=settings.auto_migrate)
         store = Store(engine)

@@ -136,9 +136,7 @@ class Writer:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._batch_max and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = await self._next_batch()
             self._in_flight = len(batch)
             try:
                 await self._commit(batch)  # without failed senders' (_store_in_parts)
@@ -146,6 +144,16 @@ class Writer:
                 self._in_flight = 0
                 for _ in batch:
                     self._queue.task_done()
+
+    async def _next_batch(self) -> Batch:
+        """The next batch: the first message to come and everything queued behind it."""
+        return self._gathered([await self._queue.get()])
+
+    def _gathered(self, batch: Batch) -> Batch:
+        """`batch` with what is queued behind it, up to the batch cap."""
+        while len(batch) < self._batch_max and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
 
     async def _commit(self, batch: list[tuple[NewMessage, Sender]]) -> None:
         lost = await self._store_in_parts(batch)

@@ -86,25 +86,16 @@ class HeldWriter(Writer):
 
     hold = 0.004
 
-    async def _run(self) -> None:
+    _started = 0.0
+
+    async def _next_batch(self) -> Any:
         loop = asyncio.get_running_loop()
-        started = 0.0
-        while True:
-            first = await self._queue.get()
-            wait = started + self.hold - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            started = loop.time()
-            batch = [first]
-            while len(batch) < self._batch_max and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            self._in_flight = len(batch)
-            try:
-                await self._commit(batch)
-            finally:
-                self._in_flight = 0
-                for _ in batch:
-                    self._queue.task_done()
+        first = await self._queue.get()
+        wait = self._started + self.hold - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._started = loop.time()
+        return self._gathered([first])
 
 
 def _held(seconds: float) -> type[Writer]:
