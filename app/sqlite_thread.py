@@ -9,14 +9,19 @@ writer's latency (docs/performance.md).
 
 The connection is opened with the engine's own pragmas (app/db.py: WAL, `synchronous`, busy
 timeout, ...), in autocommit mode: `transaction` begins (IMMEDIATE: the write lock is taken at
-once, so a busy database is waited for before any work) and commits or rolls back itself.
-SQLite errors come back as SQLAlchemy's exception classes, as they would from the engine.
+once, so a busy database is waited for before any work) and commits or rolls back itself;
+`statements` runs work that is one statement, which SQLite makes a transaction of its own
+(the writer's plain batch: its triggers index and count it inside that statement, so the
+whole transaction is one step of SQLite and the GIL is given away and taken back once, not
+once for each of BEGIN, the statements and COMMIT). SQLite errors come back as SQLAlchemy's
+exception classes, as they would from the engine.
 """
 
 import asyncio
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
@@ -48,6 +53,12 @@ class SqliteThread:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._transaction, work)
 
+    async def statements(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work(db)` on the thread with no transaction around it: each statement commits
+        on its own. For work that is ONE writing statement (all of it or nothing, by SQLite)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._statements, work)
+
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._pool, self._close)
@@ -63,11 +74,12 @@ class SqliteThread:
         return self._db
 
     def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return self._statements(partial(_in_transaction, work))
+
+    def _statements(self, work: Callable[[sqlite3.Connection], T]) -> T:
         db = self._connect()
         try:
-            db.execute("BEGIN IMMEDIATE")
-            result = work(db)
-            db.execute("COMMIT")
+            return work(db)
         except BaseException as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -76,9 +88,15 @@ class SqliteThread:
             if isinstance(exc, StopIteration):  # cannot be set on an asyncio future: it hangs
                 raise RuntimeError("StopIteration in a SQLite transaction") from exc
             raise
-        return result
 
     def _close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _in_transaction(work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    db.execute("BEGIN IMMEDIATE")
+    result = work(db)
+    db.execute("COMMIT")
+    return result

@@ -5,7 +5,7 @@ import asyncio
 import logging
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +31,6 @@ from app.store_delete import (
     rooms_of,
     try_lock_postgres,
 )
-from app.store_search import index_batch_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +236,9 @@ class Store:
         the writer's thread, committed; on PostgreSQL in the locked transaction of `conn`."""
         if conn is None:
             assert self._sqlite is not None
-            return await self._sqlite.transaction(partial(_write_sqlite, batch, self._index_batch))
+            if _one_statement(batch):  # the common batch: SQLite's own one-statement transaction
+                return await self._sqlite.statements(partial(_write_sqlite, batch))
+            return await self._sqlite.transaction(partial(_write_sqlite, batch))
         rows, row_of = _first_of_each_key(batch)
         ids = _ids_by_row(rows, await self._insert_postgres(conn, rows))
         stored = _stored(rows, ids)
@@ -278,12 +279,6 @@ class Store:
             ],
         )
         return [(row[0], row[1], row[2]) for row in result]
-
-    def _index_batch(self, db: sqlite3.Connection, first_id: int, last_id: int) -> None:
-        # SQLite's search index follows each batch in its transaction, on the writer's thread
-        # (PostgreSQL's is a generated column); bench/ measures the writer without it by
-        # replacing this.
-        index_batch_sqlite(db, first_id, last_id)
 
     async def _lock_rooms(self, conn: AsyncConnection, room_ids: list[str]) -> frozenset[str]:
         """Lock the rooms, waiting at most ROOM_LOCK_WAIT for each; the rooms refused.
@@ -470,22 +465,24 @@ class Store:
 SQLITE_MAX_VARIABLES = min(
     sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 32_766
 )
+_PARAMETERS_A_ROW = 6  # the writer's INSERT: room_id, text, created_at, author, author_id, key
 
 
-def _write_sqlite(
-    batch: Sequence[NewMessage],
-    index: Callable[[sqlite3.Connection, int, int], None],
-    db: sqlite3.Connection,
-) -> Written:
-    """`Transaction.insert` on SQLite, inside app/sqlite_thread.py's one transaction: the
-    INSERT, the search index fed with the batch by one statement (`index`), the room counts,
-    and for retried keys their stored messages."""
+def _one_statement(batch: Sequence[NewMessage]) -> bool:
+    """Whether `_write_sqlite` writes `batch` with one statement and nothing else: no key (a
+    keyed batch may have to look up what its repeated keys are stored as, in the same
+    transaction) and within one INSERT's parameters."""
+    fits = len(batch) * _PARAMETERS_A_ROW <= SQLITE_MAX_VARIABLES  # as `_chunks` cuts
+    return fits and all(m.key is None for m in batch)
+
+
+def _write_sqlite(batch: Sequence[NewMessage], db: sqlite3.Connection) -> Written:
+    """`Transaction.insert` on SQLite, on app/sqlite_thread.py's thread: the INSERT (whose
+    trigger, migration 0007, indexes each row for search and counts it in its room), and for
+    retried keys their stored messages. In a transaction, unless `_one_statement(batch)`."""
     rows, row_of = _first_of_each_key(batch)
     ids = _ids_by_row(rows, _insert_sqlite(db, rows))
     stored = _stored(rows, ids)
-    if stored:
-        index(db, stored[0].id, stored[-1].id)
-        _count_rooms_sqlite(db, stored[0].id, stored[-1].id)
     before: dict[tuple[str, str | None], StoredMessage] = {}
     if len(stored) < len(rows):  # some keys were stored before: only then a query
         before = _stored_keys_sqlite(db, _not_stored(rows, ids))
@@ -505,15 +502,13 @@ def _insert_sqlite(
     db: sqlite3.Connection, batch: Sequence[NewMessage]
 ) -> list[tuple[int, str, str | None]]:
     returned: list[tuple[int, str, str | None]] = []
-    for chunk in _chunks(batch, per_row=6):
+    for chunk in _chunks(batch, per_row=_PARAMETERS_A_ROW):
         params: list[str | None] = []
         for room, body, at, _, author, author_id, key in chunk:  # NewMessage's fields
             # _sqlite_time, inline: once a row, and the writer's times are in UTC
             when = at.isoformat(" ", "microseconds")[:26] if at.tzinfo is UTC else _sqlite_time(at)
             params += (room, body, when, author, author_id, key)
         values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))
-        keyed = any(m.key is not None for m in chunk)  # only keyed rows can be skipped
-        before = (db.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) if keyed else 0
         cursor = db.execute(
             "INSERT INTO messages (room_id, text, created_at, author, author_id, client_key) "
             f"VALUES {values} "
@@ -529,10 +524,13 @@ def _insert_sqlite(
             first = last - inserted + 1
             returned += [(first + k, m.room_id, m.key) for k, m in enumerate(chunk)]
         elif inserted:  # some keys were stored before (retries; a skipped row may use an id)
-            returned += db.execute(
-                "SELECT id, room_id, client_key FROM messages WHERE id > ? ORDER BY id",
-                (before,),
+            # Under the write lock, the newest `inserted` rows are this statement's.
+            newest = db.execute(
+                "SELECT id, room_id, client_key FROM messages WHERE id <= ? "
+                "ORDER BY id DESC LIMIT ?",
+                (last, inserted),
             ).fetchall()
+            returned += reversed(newest)
     return returned
 
 
@@ -559,23 +557,6 @@ def keys_lookup_sql(pairs: int) -> str:
         "SELECT m.id, m.room_id, m.text, m.created_at, m.author, m.author_id, m.client_key"
         f" FROM (VALUES {values}) AS v JOIN messages AS m"
         " ON m.room_id = v.column1 AND m.client_key = v.column2"
-    )
-
-
-def _count_rooms_sqlite(db: sqlite3.Connection, first_id: int, last_id: int) -> None:
-    """Add the batch just inserted (ids `first_id`..`last_id`, no other rows in between: ids
-    are given under the write lock) to its rooms' rows, counted by SQLite from the rows
-    themselves in one statement: no per-room Python, no timestamp formatted again. A bare
-    column beside max() is SQLite's value of the row holding that max: the room's newest."""
-    db.execute(
-        "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at) "
-        "SELECT room_id, count(*), max(id), created_at FROM messages "
-        "WHERE id BETWEEN ? AND ? GROUP BY room_id "
-        "ON CONFLICT (room_id) DO UPDATE SET "
-        "messages = rooms.messages + excluded.messages, "
-        "last_message_id = excluded.last_message_id, "
-        "last_message_at = excluded.last_message_at",
-        (first_id, last_id),
     )
 
 

@@ -1,13 +1,11 @@
-"""The search index's SQL: the writer's per-batch index statement (SQLite) and the search itself.
+"""The search itself, over the index the database keeps.
 
 The index is created and filled by migration 0004; on PostgreSQL a generated column keeps it in
-step by itself, on SQLite the writer adds each batch in the batch's own transaction (one
-statement per batch: a per-row trigger triples the cost of an insert, shared/MEASURED.md), and
-triggers take deleted messages out.
+step by itself, on SQLite triggers do: the insert trigger of migration 0007 adds each message
+inside the INSERT that stores it (so in its transaction), those of 0004 take deleted messages
+out.
 """
 
-import sqlite3
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -48,36 +46,6 @@ _COLUMNS = (
     Message.author,
     Message.author_id,
 )
-
-
-def index_batch_sqlite(db: sqlite3.Connection, first_id: int, last_id: int) -> None:
-    """Index the batch just inserted (ids `first_id`..`last_id`), in its transaction (on the
-    SQLite writer's own connection, app/sqlite_thread.py)."""
-    db.execute(
-        f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM messages "
-        "WHERE id BETWEEN ? AND ?",
-        (first_id, last_id),
-    )
-
-
-def index_ids_sqlite(db: sqlite3.Connection, ids: Sequence[int]) -> None:
-    """Index the messages `ids` (ascending, each once), just inserted in this transaction: an
-    import's batch, whose ids need not be consecutive. Never a row that is not in `ids`: FTS5
-    would index a row given twice twice."""
-    if ids and ids[-1] - ids[0] + 1 == len(ids):  # every id of the range: one statement
-        index_batch_sqlite(db, ids[0], ids[-1])
-        return
-    for start in range(0, len(ids), _IDS_PER_STATEMENT):
-        chunk = ids[start : start + _IDS_PER_STATEMENT]
-        db.execute(
-            f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM messages "
-            f"WHERE id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        )
-
-
-# Within SQLite's least bound on a statement's parameters (999 before 3.32).
-_IDS_PER_STATEMENT = 999
 
 
 async def find(

@@ -30,7 +30,6 @@ from app.models import Message, Room
 from app.schema import prepare_schema
 from app.sqlite_thread import SqliteThread, database_file
 from app.store import SQLITE_MAX_VARIABLES, RoomCount, _sqlite_time
-from app.store_search import index_ids_sqlite
 from app.transfer_format import ExportRow, ImportedMessage
 
 EXPORT_BATCH = 2000
@@ -262,7 +261,8 @@ def _write_sqlite(batch: Sequence[ImportedMessage], db: sqlite3.Connection) -> O
         return outcome
     # Many rows a statement (as the writer does): a statement run per row costs more than the
     # row. AUTOINCREMENT's counter (sqlite_sequence) follows explicit ids by itself: the
-    # server's next message gets a higher id than any imported.
+    # server's next message gets a higher id than any imported. The insert trigger (migration
+    # 0007) indexes each row for search and counts it in its room.
     per_statement = SQLITE_MAX_VARIABLES // 5
     for start in range(0, len(new), per_statement):
         chunk = new[start : start + per_statement]
@@ -274,16 +274,6 @@ def _write_sqlite(batch: Sequence[ImportedMessage], db: sqlite3.Connection) -> O
             + ",".join(["(?,?,?,?,?)"] * len(chunk)),
             params,
         )
-    index_ids_sqlite(db, sorted(m.id for m in new))
-    db.executemany(
-        "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at) "
-        "VALUES (?, ?, ?, ?) ON CONFLICT (room_id) DO UPDATE SET "
-        "messages = rooms.messages + excluded.messages, "
-        "last_message_at = CASE WHEN excluded.last_message_id > rooms.last_message_id "
-        "THEN excluded.last_message_at ELSE rooms.last_message_at END, "
-        "last_message_id = max(rooms.last_message_id, excluded.last_message_id)",
-        [(r.room_id, r.messages, r.last_id, _sqlite_time(r.last_at)) for r in _room_counts(new)],
-    )
     return outcome
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from alembic import command
 
 from app.schema import alembic_config
+from bench.bulk import bulk_load
 
 # SQLAlchemy's text form of a DATETIME on SQLite, which is what the writer stores.
 _STAMP = "%Y-%m-%d %H:%M:%S.%f"
@@ -36,7 +37,7 @@ def seed(
     command.upgrade(config, "head")
     names = room_ids(rooms)
     start = datetime(2026, 1, 1)
-    with sqlite3.connect(path) as db:
+    with sqlite3.connect(path) as db, bulk_load(db):
         db.execute("PRAGMA synchronous=OFF")  # a bulk load: a crash just means seeding again
         db.executemany(
             "INSERT INTO messages (id, room_id, text, created_at) VALUES (?, ?, ?, ?)",
@@ -50,16 +51,4 @@ def seed(
                 for i in range(1, rows + 1)
             ),
         )
-        db.executemany(
-            "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at)"
-            " VALUES (?, ?, ?, ?)",
-            (_room_row(names[r], r, rows, rooms, start) for r in range(rooms)),
-        )
-        db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
     return names
-
-
-def _room_row(name: str, r: int, rows: int, rooms: int, start: datetime) -> tuple[object, ...]:
-    ids = range(r if r else rooms, rows + 1, rooms)
-    last = ids[-1] if ids else 0
-    return (name, len(ids), last, (start + timedelta(milliseconds=last)).strftime(_STAMP))

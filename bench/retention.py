@@ -24,6 +24,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 
+from bench.bulk import bulk_load
 from tests.support import ServerProcess
 
 log = logging.getLogger("bench.retention")
@@ -44,6 +45,13 @@ def seed(path: Path, rows: int) -> None:
     start = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=365)
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("BEGIN")
+    with bulk_load(db):
+        _insert_old(db, rows, start)
+    db.execute("COMMIT")
+    db.close()
+
+
+def _insert_old(db: sqlite3.Connection, rows: int, start: datetime) -> None:
     db.executemany(
         "INSERT INTO messages (id, room_id, text, created_at, author) VALUES (?, ?, ?, ?, ?)",
         (
@@ -57,13 +65,6 @@ def seed(path: Path, rows: int) -> None:
             for n in range(rows)
         ),
     )
-    db.execute("INSERT INTO messages_fts(rowid, text) SELECT id, text FROM messages")
-    db.execute(
-        "INSERT INTO rooms SELECT room_id, count(*), max(id), max(created_at) FROM messages "
-        "GROUP BY room_id"
-    )
-    db.execute("COMMIT")
-    db.close()
 
 
 async def echo_until(url: str, done: object) -> list[float]:

@@ -26,6 +26,7 @@ from app.schema import prepare_schema
 from app.store import NewMessage, Store
 from bench import history
 from bench.servers import Server
+from bench.writerconn import with_writer_setup
 
 log = logging.getLogger("bench.search")
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -96,11 +97,23 @@ def measure_queries(path: Path, workdir: Path, requests: int) -> dict[str, dict[
     return results
 
 
-class UnindexedStore(Store):
-    """The project's store without the search index's per-batch statement."""
+# The line of the insert trigger (migration 0007) that indexes a new message for search.
+_INDEX_LINE = "INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);"
 
-    def _index_batch(self, db: sqlite3.Connection, first_id: int, last_id: int) -> None:
-        return None
+
+def _unindexed(db: sqlite3.Connection) -> None:
+    """Replace, in this database, the insert trigger by the same trigger without the search
+    index's line: the writer then stores and counts as the project does, and indexes nothing."""
+    sql = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'messages_after_insert'"
+    ).fetchone()[0]
+    if _INDEX_LINE not in sql:
+        return  # replaced already (the connection was opened before)
+    db.execute("DROP TRIGGER messages_after_insert")
+    db.execute(sql.replace(_INDEX_LINE, ""))
+
+
+UnindexedStore = with_writer_setup(_unindexed, "UnindexedStore")
 
 
 async def _write(

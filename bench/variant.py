@@ -10,6 +10,7 @@ import gc
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -26,6 +27,7 @@ from app.store import NewMessage, Store, Written, _write_sqlite
 from app.writer import Writer
 from bench.memstore import MemoryStore
 from bench.search import UnindexedStore
+from bench.writerconn import with_writer_setup
 
 # The batched drain, the one-query snapshot and the plain socket route were measured here as
 # variants and are now the project itself (see docs/performance.md).
@@ -40,10 +42,45 @@ class AiosqliteWrites(Store):
             return await super()._write(conn, batch)
         async with self.engine.begin() as sqlite:
             return await sqlite.run_sync(
-                lambda sync: _write_sqlite(
-                    batch, self._index_batch, _Hops(sync.connection.dbapi_connection)
-                )
+                lambda sync: _write_sqlite(batch, _Hops(sync.connection.dbapi_connection))
             )
+
+
+def _drop_insert_trigger(db: Any) -> None:
+    db.execute("DROP TRIGGER IF EXISTS messages_after_insert")
+
+
+class SeparateStatements(with_writer_setup(_drop_insert_trigger)):  # type: ignore[misc]
+    """The writer as before migration 0007's insert trigger (dropped on this database): each
+    batch a transaction of BEGIN, the INSERT, the search index fed from the rows just written,
+    the room counts' upsert, COMMIT; each statement a step of SQLite with the GIL given back."""
+
+    async def _write(self, conn: AsyncConnection | None, batch: Sequence[NewMessage]) -> Written:
+        if conn is not None or self._sqlite is None:
+            return await super()._write(conn, batch)
+        return await self._sqlite.transaction(partial(_three_statements, batch))
+
+
+def _three_statements(batch: Sequence[NewMessage], db: Any) -> Written:
+    written = _write_sqlite(batch, db)
+    if written.stored:
+        ids = (written.stored[0].id, written.stored[-1].id)
+        db.execute(
+            "INSERT INTO messages_fts(rowid, text) SELECT id, text FROM messages "
+            "WHERE id BETWEEN ? AND ?",
+            ids,
+        )
+        db.execute(
+            "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at) "
+            "SELECT room_id, count(*), max(id), created_at FROM messages "
+            "WHERE id BETWEEN ? AND ? GROUP BY room_id "
+            "ON CONFLICT (room_id) DO UPDATE SET "
+            "messages = rooms.messages + excluded.messages, "
+            "last_message_id = excluded.last_message_id, "
+            "last_message_at = excluded.last_message_at",
+            ids,
+        )
+    return written
 
 
 class _Hops:
@@ -62,21 +99,11 @@ class _Hops:
 def _with_pragmas(*pragmas: str) -> type[Store]:
     """The store with the writer's connection given `pragmas` after app/db.py's own."""
 
-    class PragmaStore(Store):
-        def __init__(self, engine: Any) -> None:
-            super().__init__(engine)
-            thread = self._sqlite
-            if thread is not None:
-                own = thread._on_connect
+    def setup(db: Any) -> None:
+        for pragma in pragmas:
+            db.execute(f"PRAGMA {pragma}")
 
-                def on_connect(db: Any, record: Any) -> None:
-                    own(db, record)
-                    for pragma in pragmas:
-                        db.execute(f"PRAGMA {pragma}")
-
-                thread._on_connect = on_connect
-
-    return PragmaStore
+    return with_writer_setup(setup, "PragmaStore")
 
 
 class HeldWriter(Writer):
@@ -102,29 +129,6 @@ def _held(seconds: float) -> type[Writer]:
     return type(f"HeldWriter{seconds}", (HeldWriter,), {"hold": seconds})
 
 
-def _no_preread() -> None:
-    """An experiment, not safe with retries: keyed batches written without the max(id) read
-    before the INSERT (one statement, so one GIL hand-back, fewer a batch)."""
-    import app.store as store
-
-    def insert(db: Any, batch: Any) -> Any:
-        class NoPreread:
-            def execute(self, sql: str, params: Any = ()) -> Any:
-                if sql.startswith("SELECT max(id)"):
-                    return _Zero()
-                return db.execute(sql, params)
-
-        return original(NoPreread(), batch)
-
-    original = store._insert_sqlite
-    store._insert_sqlite = insert
-
-
-class _Zero:
-    def fetchone(self) -> tuple[int]:
-        return (0,)
-
-
 STORES: dict[str, type[Store]] = {
     "sqlite": Store,
     "memory": MemoryStore,
@@ -134,6 +138,7 @@ STORES: dict[str, type[Store]] = {
     # statement journal spilled to a temporary file past 64 KiB; a checkpoint every 1,000 pages.
     "tempfile": _with_pragmas("temp_store=DEFAULT"),
     "checkpoint-1000": _with_pragmas("wal_autocheckpoint=1000"),
+    "separate-statements": SeparateStatements,
 }
 
 _freeze = heap.settle_after_startup
@@ -169,10 +174,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sync-normal": {"env": {"CHAT_SQLITE_SYNCHRONOUS": "NORMAL"}},
     "temp-store-file": {"store": "tempfile"},
     "checkpoint-1000": {"store": "checkpoint-1000"},
+    # The search index and the room counts as statements of their own in each batch's
+    # transaction, as before migration 0007's insert trigger.
+    "separate-statements": {"store": "separate-statements"},
     # Commits started at most every 2 / 4 ms (HeldWriter): fewer, larger batches at a load.
     "hold-2ms": {"writer": _held(0.002)},
     "hold-4ms": {"writer": _held(0.004)},
-    "no-preread": {"heap": lambda: (_freeze(), _no_preread())},
     # The writer without the search index's per-batch statement (issue 12's cost of search).
     "no-search-index": {"store": "unindexed"},
     # The writer's batches capped lower than the default 1,000 (latency under load vs commits).

@@ -18,7 +18,7 @@ async def test_a_refused_message_fails_only_its_sender_and_the_rest_of_its_batch
         {
             "CHAT_TEST_POISON_TEXT": "poison",
             # Each write waits a little: what arrives meanwhile gathers into the next batch.
-            "CHAT_TEST_WRITE_DELAY": "0.3",
+            "CHAT_TEST_WRITE_DELAY": "0.5",
             "CHAT_RATE_LIMIT": "0",
         },
         command=faulty_server_command(),
@@ -31,7 +31,7 @@ async def test_a_refused_message_fails_only_its_sender_and_the_rest_of_its_batch
         senders = [await join(srv.ws(r)).__aenter__() for r in rooms]
         try:
             await watcher.send("first")  # its write is under way while the rest arrive
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # (taken by the writer within that even on a loaded host)
             await poisoner.send("poison")
             await poisoner.send("after the poison")
             for n, sender in enumerate(senders):

@@ -249,3 +249,43 @@ def test_the_search_index_downgrades_and_upgrades_with_the_messages(tmp_path):
             "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'hello OR kept'"
         ).fetchall()
     assert found == [(1,), (2,)]
+
+
+def test_a_message_inserted_by_any_writer_is_indexed_and_counted_in_its_room(tmp_path):
+    """Migration 0007: the insert trigger keeps the search index and the room counts, whoever
+    writes (the server's writer, an import with ids older than a room's newest, SQL by hand);
+    downgraded, it is gone and 0006's schema is back."""
+    import sqlite3
+
+    db = tmp_path / "trigger.db"
+    _first_release_database(db)
+    assert alembic(db, "upgrade", "head").returncode == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO messages (room_id, text, created_at) "
+            "VALUES ('general', 'newly written', '2026-12-01 10:00:00.000000')"
+        )
+        for id_, at in ((1000, "2026-12-01 11:00:00.000000"), (500, "2026-11-01 09:00:00.0")):
+            conn.execute(
+                "INSERT INTO messages (id, room_id, text, created_at) "
+                "VALUES (?, 'imported', 'brought over', ?)",
+                (id_, at),
+            )
+        rooms = conn.execute(
+            "SELECT room_id, messages, last_message_id, last_message_at FROM rooms ORDER BY room_id"
+        ).fetchall()
+        found = conn.execute(
+            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'newly OR brought' "
+            "ORDER BY rowid"
+        ).fetchall()
+        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+    assert rooms == [
+        ("general", 3, 4, "2026-12-01 10:00:00.000000"),
+        ("imported", 2, 1000, "2026-12-01 11:00:00.000000"),  # the older id does not win
+        ("other", 1, 2, "2026-11-25 08:00:00.000001"),
+    ]
+    assert found == [(4,), (500,), (1000,)]
+    assert alembic(db, "downgrade", "0006").returncode == 0
+    with sqlite3.connect(db) as conn:
+        triggers = conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall()
+    assert sorted(triggers) == [("messages_fts_delete",), ("messages_fts_update",)]

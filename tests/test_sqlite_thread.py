@@ -72,7 +72,7 @@ async def test_a_batch_is_one_call_on_one_thread_off_the_loop(store: Store) -> N
     assert store._sqlite is not None
     threads: list[str] = []
     calls = 0
-    original = store._sqlite._transaction
+    original = store._sqlite._statements
 
     def counted(work):  # type: ignore[no-untyped-def]
         nonlocal calls
@@ -80,7 +80,7 @@ async def test_a_batch_is_one_call_on_one_thread_off_the_loop(store: Store) -> N
         threads.append(threading.current_thread().name)
         return original(work)
 
-    store._sqlite._transaction = counted  # type: ignore[method-assign]
+    store._sqlite._statements = counted  # type: ignore[method-assign]
     written = await insert(store, [message("a"), message("b", "other"), message("c")])
     assert calls == 1 and threads[0].startswith("sqlite-writer")
     assert threads[0] != threading.current_thread().name
@@ -88,6 +88,53 @@ async def test_a_batch_is_one_call_on_one_thread_off_the_loop(store: Store) -> N
     assert [m.id for m in written.stored] == sorted(m.id for m in written.stored)
     rooms = {r.room_id: r.messages for r in await store.rooms(limit=10)}
     assert rooms == {"r": 2, "other": 1}
+
+
+class _Counting:
+    """The writer's connection, recording each statement given to it (its first word)."""
+
+    def __init__(self, db: sqlite3.Connection, said: list[str]) -> None:
+        self._db, self._said = db, said
+
+    def execute(self, sql: str, params: object = ()) -> sqlite3.Cursor:
+        self._said.append(sql.split()[0])
+        return self._db.execute(sql, params)  # type: ignore[arg-type]
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+
+async def test_a_plain_batch_is_one_statement_and_a_keyed_one_a_transaction(store: Store) -> None:
+    """A batch without keys is written by ONE statement, its own transaction (its trigger
+    indexes and counts inside it: one step of SQLite); a keyed batch, which may have to look
+    up repeated keys, is BEGIN, INSERT, COMMIT; both are indexed and counted."""
+    assert store._sqlite is not None
+    said: list[str] = []
+    connect = store._sqlite._connect
+    store._sqlite._connect = lambda: _Counting(connect(), said)  # type: ignore[method-assign,assignment,return-value]
+    await insert(store, [message("plain one"), message("plain two", "other")])
+    assert said == ["INSERT"]
+    said.clear()
+    await insert(store, [message("keyed")._replace(key="k1"), message("keyed")._replace(key="k1")])
+    assert said == ["BEGIN", "INSERT", "COMMIT"]
+    said.clear()
+    again = await insert(
+        store, [message("keyed")._replace(key="k1"), message("new keyed")._replace(key="k2")]
+    )
+    # k1 is a repeat: which rows are new (the newest), then what k1 is stored as
+    assert said == ["BEGIN", "INSERT", "SELECT", "SELECT", "COMMIT"]
+    assert [m.text for m in again.stored] == ["new keyed"]
+    assert [m.text for _, m in again.repeats] == ["keyed"]
+    store._sqlite._connect = connect  # type: ignore[method-assign]
+    rooms = {r.room_id: r.messages for r in await store.rooms(limit=10)}
+    assert rooms == {"r": 3, "other": 1}
+    found = await store._sqlite.statements(
+        lambda db: db.execute(
+            "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'plain OR keyed'"
+        ).fetchone()[0]
+    )
+    assert found == 4
 
 
 async def test_a_failed_transaction_leaves_nothing_and_raises_sqlalchemys_error(

@@ -18,6 +18,7 @@ import pytest
 from alembic import command
 
 from app.schema import alembic_config
+from bench.bulk import bulk_load
 from tests.support import ROOT, ServerProcess, unique_room
 from tests.transfer_support import (
     export,
@@ -289,7 +290,7 @@ def _seed(path: Path, count: int) -> Path:
     config = alembic_config()
     config.set_main_option("sqlalchemy.url", sqlite_url(path))
     command.upgrade(config, "head")
-    with sqlite3.connect(path) as db:
+    with sqlite3.connect(path) as db, bulk_load(db, index=False):
         db.execute("PRAGMA synchronous=OFF")
         db.executemany(
             "INSERT INTO messages (id, room_id, text, created_at, author) VALUES (?, ?, ?, ?, ?)",
