@@ -177,7 +177,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # The search index and the room counts as statements of their own in each batch's
     # transaction, as before migration 0007's insert trigger.
     "separate-statements": {"store": "separate-statements"},
-    # Commits started at most every 2 / 4 ms (HeldWriter): fewer, larger batches at a load.
+    # Commits started at most every 1 / 2 / 4 ms (HeldWriter): fewer, larger batches at a load.
+    "hold-1ms": {"writer": _held(0.001)},
     "hold-2ms": {"writer": _held(0.002)},
     "hold-4ms": {"writer": _held(0.004)},
     # The writer without the search index's per-batch statement (issue 12's cost of search).
