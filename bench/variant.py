@@ -138,6 +138,8 @@ STORES: dict[str, type[Store]] = {
     # statement journal spilled to a temporary file past 64 KiB; a checkpoint every 1,000 pages.
     "tempfile": _with_pragmas("temp_store=DEFAULT"),
     "checkpoint-1000": _with_pragmas("wal_autocheckpoint=1000"),
+    # No checkpoint at all while it runs (the WAL only grows): what checkpoints cost the tail.
+    "checkpoint-never": _with_pragmas("wal_autocheckpoint=0"),
     "separate-statements": SeparateStatements,
 }
 
@@ -174,6 +176,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sync-normal": {"env": {"CHAT_SQLITE_SYNCHRONOUS": "NORMAL"}},
     "temp-store-file": {"store": "tempfile"},
     "checkpoint-1000": {"store": "checkpoint-1000"},
+    "checkpoint-never": {"store": "checkpoint-never"},
     # The search index and the room counts as statements of their own in each batch's
     # transaction, as before migration 0007's insert trigger.
     "separate-statements": {"store": "separate-statements"},
