@@ -137,6 +137,26 @@ async def test_a_plain_batch_is_one_statement_and_a_keyed_one_a_transaction(stor
     assert found == 4
 
 
+async def test_a_batch_written_as_one_statement_is_all_or_nothing(store: Store) -> None:
+    """`SqliteThread.statements` has no transaction of its own: a plain batch is atomic because
+    it is one statement, its trigger included. A batch whose last row the database refuses
+    leaves no row, no count and no search entry, and the connection writes again after."""
+    assert store._sqlite is not None
+    refused = message("refused")._replace(text=None)  # type: ignore[arg-type]  # NOT NULL
+    with pytest.raises(IntegrityError):
+        await insert(store, [message("first in the batch"), refused])
+    assert await store.page("r", limit=10) == []
+    assert await store.rooms(limit=10) == []
+    hits = await store._sqlite.statements(
+        lambda db: db.execute(
+            "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'first'"
+        ).fetchone()[0]
+    )
+    assert hits == 0
+    await insert(store, [message("first again")])
+    assert [m.text for m in await store.page("r", limit=10)] == ["first again"]
+
+
 async def test_a_failed_transaction_leaves_nothing_and_raises_sqlalchemys_error(
     store: Store,
 ) -> None:
