@@ -4,14 +4,17 @@ A message's text is `sender:seq:send_ns:padding`. A message is complete once eve
 client of its room (its sender included, through "You wrote") has it; each sender keeps at most
 `window` incomplete messages. Frames counted are those reaching reading clients, echoes included.
 
-With `keyed` the senders speak `chat.v2.json` (JSON send frames, each with its own client key,
-the way the page sends) while the other clients read plain text.
+With `keyed` the senders speak `chat.v2.json` (JSON send frames, each with its own client key
+made the way the page makes it: a UUID of version 7, time first) while the other clients read
+plain text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+import uuid
 from array import array
 from dataclasses import dataclass, field
 
@@ -81,7 +84,7 @@ class Room:
             await gate.acquire()
             text = b"%d:%d:%d:%s" % (client.index, seq, time.perf_counter_ns(), pad)
             if client.keyed:
-                text = _send_frame(text, b"%d-%d" % (client.index, seq))
+                text = _send_frame(text, _page_key())
             conn.send_text(text)
             self.sent += 1
             self.tally.started()
@@ -103,7 +106,7 @@ class Room:
                 await asyncio.sleep(ahead / 1e9)
             text = b"%d:%d:%d:%s" % (client.index, seq, due, pad)
             if client.keyed:
-                text = _send_frame(text, b"%d-%d" % (client.index, seq))
+                text = _send_frame(text, _page_key())
             conn.send_text(text)
             self.sent += 1
             self.tally.started()
@@ -252,6 +255,17 @@ async def run_rooms(
     ]
     await asyncio.gather(*(r.close() for r in rooms))
     return result
+
+
+def _page_key() -> bytes:
+    """A client key as the page makes one (`timeOrderedKey` in app/static/outbox.js): a UUID of
+    version 7, the time in milliseconds in its first 48 bits, the rest random."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10)) & _RANDOM_BITS
+    return str(uuid.UUID(int=value | _VERSION_7)).encode()
+
+
+_RANDOM_BITS = (1 << 80) - 1 & ~(0xF << 76) & ~(0x3 << 62)  # without version and variant
+_VERSION_7 = 0x7 << 76 | 0x2 << 62  # version 7, the RFC's variant (binary 10)
 
 
 def _send_frame(text: bytes, key: bytes | None = None) -> bytes:

@@ -3,6 +3,9 @@ drops, restarts and reloads happen in between (`chat.v2.json` with client keys).
 
 from __future__ import annotations
 
+import json
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +98,19 @@ def test_a_connection_cut_before_the_echo_stores_the_message_once(
     assert stored_texts(server, room) == ["cut on the way back", "and the next one"]
 
 
+UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def assert_time_ordered_keys(page: Page, room: str, count: int) -> None:
+    """The outbox's keys are UUIDs of version 7: their first 48 bits the time in ms (so a
+    room's keys are added at the end of the server's key index), in the order typed."""
+    outbox = page.evaluate(f"localStorage.getItem('chat.outbox.{room}')")
+    keys = [item["key"] for item in json.loads(outbox)]
+    assert len(keys) == count and all(UUID7.fullmatch(key) for key in keys), keys
+    times = [int(key.replace("-", "")[:12], 16) / 1000 for key in keys]
+    assert times == sorted(times) and abs(times[-1] - time.time()) < 60, times
+
+
 def test_a_reload_sends_the_outbox_and_each_message_is_stored_once(
     relayed: tuple[ServerProcess, Relay], room: str, open_page: OpenPage
 ) -> None:
@@ -107,6 +123,7 @@ def test_a_reload_sends_the_outbox_and_each_message_is_stored_once(
     for text in typed:
         send(page, text)
     expect(pending(page)).to_have_count(3)
+    assert_time_ordered_keys(page, room, len(typed))
     server_has = stored_texts(server, room)
     relay.mute = False
     relay.cut_websockets()  # and the muted connection goes, so the reload starts afresh
