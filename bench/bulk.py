@@ -12,13 +12,19 @@ from contextlib import contextmanager
 TRIGGER = "messages_after_insert"
 
 
+def insert_trigger_sql(db: sqlite3.Connection) -> str:
+    """The insert trigger's CREATE statement, as this database holds it."""
+    (sql,) = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (TRIGGER,)
+    ).fetchone()
+    return str(sql)
+
+
 @contextmanager
 def bulk_load(db: sqlite3.Connection, *, index: bool = True) -> Iterator[None]:
     """Inside, insert into `messages` only; after, `rooms` holds every room's count and newest
     message, and the search index every message (unless `index` is false: left as it was)."""
-    (trigger,) = db.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (TRIGGER,)
-    ).fetchone()
+    trigger = insert_trigger_sql(db)
     db.execute(f"DROP TRIGGER {TRIGGER}")
     yield
     if index:

@@ -25,6 +25,7 @@ from app.db import create_engine
 from app.schema import prepare_schema
 from app.store import NewMessage, Store
 from bench import history
+from bench.bulk import TRIGGER, insert_trigger_sql
 from bench.servers import Server
 from bench.writerconn import with_writer_setup
 
@@ -104,12 +105,10 @@ _INDEX_LINE = "INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);"
 def _unindexed(db: sqlite3.Connection) -> None:
     """Replace, in this database, the insert trigger by the same trigger without the search
     index's line: the writer then stores and counts as the project does, and indexes nothing."""
-    sql = db.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'messages_after_insert'"
-    ).fetchone()[0]
+    sql = insert_trigger_sql(db)
     if _INDEX_LINE not in sql:
         return  # replaced already (the connection was opened before)
-    db.execute("DROP TRIGGER messages_after_insert")
+    db.execute(f"DROP TRIGGER {TRIGGER}")
     db.execute(sql.replace(_INDEX_LINE, ""))
 
 

@@ -25,6 +25,7 @@ from app.protocol import ChatWebSocketProtocol
 from app.settings import Settings
 from app.store import NewMessage, Store, Written, _write_sqlite
 from app.writer import Writer
+from bench.bulk import TRIGGER
 from bench.memstore import MemoryStore
 from bench.search import UnindexedStore
 from bench.writerconn import with_writer_setup
@@ -47,7 +48,7 @@ class AiosqliteWrites(Store):
 
 
 def _drop_insert_trigger(db: Any) -> None:
-    db.execute("DROP TRIGGER IF EXISTS messages_after_insert")
+    db.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}")
 
 
 class SeparateStatements(with_writer_setup(_drop_insert_trigger)):  # type: ignore[misc]
