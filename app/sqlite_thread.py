@@ -11,7 +11,7 @@ The connection is opened with the engine's own pragmas (app/db.py: WAL, `synchro
 timeout, ...), in autocommit mode: `transaction` begins (IMMEDIATE: the write lock is taken at
 once, so a busy database is waited for before any work) and commits or rolls back itself;
 `statements` runs work that is one statement, which SQLite makes a transaction of its own
-(the writer's plain batch: its triggers index and count it inside that statement, so the
+(the writer's plain batch: its trigger counts it in its rooms inside that statement, so the
 whole transaction is one step of SQLite and the GIL is given away and taken back once, not
 once for each of BEGIN, the statements and COMMIT). SQLite errors come back as SQLAlchemy's
 exception classes, as they would from the engine.

@@ -21,6 +21,7 @@ from app.auth import RoomSet
 from app.db import sqlite_on_connect
 from app.messages import StoredMessage
 from app.models import Message, Room
+from app.search_index import SearchIndexFollower
 from app.sqlite_thread import SqliteThread, database_file
 from app.store_delete import (
     delete_expired_sqlite,
@@ -189,15 +190,23 @@ class Store:
         # the order of the writer's batches and the deletions among them (see `locked`).
         self._sqlite = _sqlite_thread(engine) if self._dialect == "sqlite" else None
         self._order = asyncio.Lock()
+        # SQLite: the search index follows the stored messages in batches (search_index.py).
+        self._search_index = SearchIndexFollower(self._sqlite) if self._sqlite else None
         # Whether this process deleted messages: their words leave SQLite's search index at
         # the clean stop (`close`).
         self.deleted_since_start = False
 
     async def close(self) -> None:
-        """At a clean stop on SQLite, after deletions: the search index is merged, so that
-        the deleted messages' words leave the file too (store_delete.py)."""
+        """At a clean stop on SQLite: the search index is brought up to date, and after
+        deletions merged, so that the deleted messages' words leave the file too
+        (store_delete.py)."""
         if self._sqlite is None:
             return
+        if self._search_index is not None:
+            try:
+                await self._search_index.close()
+            except Exception:
+                log.exception("bringing the search index up to date at the stop failed")
         if self.deleted_since_start:
             try:
                 await self._sqlite.transaction(optimize_search_index)
@@ -237,8 +246,12 @@ class Store:
         if conn is None:
             assert self._sqlite is not None
             if _one_statement(batch):  # the common batch: SQLite's own one-statement transaction
-                return await self._sqlite.statements(partial(_write_sqlite, batch))
-            return await self._sqlite.transaction(partial(_write_sqlite, batch))
+                written = await self._sqlite.statements(partial(_write_sqlite, batch))
+            else:
+                written = await self._sqlite.transaction(partial(_write_sqlite, batch))
+            if self._search_index is not None:
+                self._search_index.stored(len(written.stored))
+            return written
         rows, row_of = _first_of_each_key(batch)
         ids = _ids_by_row(rows, await self._insert_postgres(conn, rows))
         stored = _stored(rows, ids)
@@ -433,6 +446,12 @@ class Store:
             result = await conn.execute(query)
             return [RoomSummary(*row) for row in result]
 
+    async def search_index_current(self) -> None:
+        """Return once every message stored so far is in the search index (SQLite's follows
+        the messages in batches; PostgreSQL's is always current)."""
+        if self._search_index is not None:
+            await self._search_index.current()
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -478,8 +497,9 @@ def _one_statement(batch: Sequence[NewMessage]) -> bool:
 
 def _write_sqlite(batch: Sequence[NewMessage], db: sqlite3.Connection) -> Written:
     """`Transaction.insert` on SQLite, on app/sqlite_thread.py's thread: the INSERT (whose
-    trigger, migration 0007, indexes each row for search and counts it in its room), and for
-    retried keys their stored messages. In a transaction, unless `_one_statement(batch)`."""
+    trigger, migration 0007, counts each row in its room; the search index follows later,
+    app/search_index.py), and for retried keys their stored messages. In a transaction, unless
+    `_one_statement(batch)`."""
     rows, row_of = _first_of_each_key(batch)
     ids = _ids_by_row(rows, _insert_sqlite(db, rows))
     stored = _stored(rows, ids)

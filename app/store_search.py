@@ -1,9 +1,9 @@
 """The search itself, over the index the database keeps.
 
 The index is created and filled by migration 0004; on PostgreSQL a generated column keeps it in
-step by itself, on SQLite triggers do: the insert trigger of migration 0007 adds each message
-inside the INSERT that stores it (so in its transaction), those of 0004 take deleted messages
-out.
+step by itself. On SQLite it follows the stored messages in batches (app/search_index.py,
+migration 0008), and a search first brings it up to date: it finds every message stored before
+it. Triggers take deleted messages out.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -62,6 +62,7 @@ async def find(
     """
     if not terms:
         return []
+    await store.search_index_current()
     if store.engine.dialect.name == "postgresql":
         query = select(*_COLUMNS).where(_search_vector.op("@@")(_tsquery(terms)))
         order, id_column = Message.id.desc(), Message.id

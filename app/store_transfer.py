@@ -28,6 +28,7 @@ from app.db import sqlite_on_connect
 from app.messages import iso_utc
 from app.models import Message, Room
 from app.schema import prepare_schema
+from app.search_index import WHOLE_BACKLOG, catch_up
 from app.sqlite_thread import SqliteThread, database_file
 from app.store import SQLITE_MAX_VARIABLES, RoomCount, _sqlite_time
 from app.transfer_format import ExportRow, ImportedMessage
@@ -262,7 +263,8 @@ def _write_sqlite(batch: Sequence[ImportedMessage], db: sqlite3.Connection) -> O
     # Many rows a statement (as the writer does): a statement run per row costs more than the
     # row. AUTOINCREMENT's counter (sqlite_sequence) follows explicit ids by itself: the
     # server's next message gets a higher id than any imported. The insert trigger (migration
-    # 0007) indexes each row for search and counts it in its room.
+    # 0007) counts each row in its room, and indexes it for search if its id is at or below
+    # the search index's mark (0008); the rest are indexed after the batch, in its transaction.
     per_statement = SQLITE_MAX_VARIABLES // 5
     for start in range(0, len(new), per_statement):
         chunk = new[start : start + per_statement]
@@ -274,6 +276,7 @@ def _write_sqlite(batch: Sequence[ImportedMessage], db: sqlite3.Connection) -> O
             + ",".join(["(?,?,?,?,?)"] * len(chunk)),
             params,
         )
+    catch_up(WHOLE_BACKLOG, db)
     return outcome
 
 

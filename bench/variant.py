@@ -10,7 +10,6 @@ import gc
 import os
 import sys
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 import uvicorn
@@ -22,10 +21,11 @@ from app import heap
 from app.connection import SEND_NOW
 from app.main import create_app
 from app.protocol import ChatWebSocketProtocol
+from app.search_index import WHOLE_BACKLOG, catch_up
 from app.settings import Settings
 from app.store import NewMessage, Store, Written, _write_sqlite
 from app.writer import Writer
-from bench.bulk import TRIGGER
+from bench.bulk import INDEX_LINE, TRIGGER, insert_trigger_sql
 from bench.memstore import MemoryStore
 from bench.search import UnindexedStore
 from bench.writerconn import with_writer_setup
@@ -47,41 +47,21 @@ class AiosqliteWrites(Store):
             )
 
 
-def _drop_insert_trigger(db: Any) -> None:
-    db.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}")
+def _index_at_commit(db: Any) -> None:
+    """The search index fed inside each commit, as before migration 0008: every stored
+    message indexed (the mark past any id, so deletes take every message out again), and the
+    insert trigger's index line without its condition."""
+    sql = insert_trigger_sql(db)
+    if INDEX_LINE not in sql:
+        return  # replaced already (the connection was opened before)
+    catch_up(WHOLE_BACKLOG, db)
+    db.execute("UPDATE messages_fts_state SET indexed_through = ? WHERE id = 1", (WHOLE_BACKLOG,))
+    db.execute(f"DROP TRIGGER {TRIGGER}")
+    always = "INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);"
+    db.execute(sql.replace(INDEX_LINE, always))
 
 
-class SeparateStatements(with_writer_setup(_drop_insert_trigger)):  # type: ignore[misc]
-    """The writer as before migration 0007's insert trigger (dropped on this database): each
-    batch a transaction of BEGIN, the INSERT, the search index fed from the rows just written,
-    the room counts' upsert, COMMIT; each statement a step of SQLite with the GIL given back."""
-
-    async def _write(self, conn: AsyncConnection | None, batch: Sequence[NewMessage]) -> Written:
-        if conn is not None or self._sqlite is None:
-            return await super()._write(conn, batch)
-        return await self._sqlite.transaction(partial(_three_statements, batch))
-
-
-def _three_statements(batch: Sequence[NewMessage], db: Any) -> Written:
-    written = _write_sqlite(batch, db)
-    if written.stored:
-        ids = (written.stored[0].id, written.stored[-1].id)
-        db.execute(
-            "INSERT INTO messages_fts(rowid, text) SELECT id, text FROM messages "
-            "WHERE id BETWEEN ? AND ?",
-            ids,
-        )
-        db.execute(
-            "INSERT INTO rooms (room_id, messages, last_message_id, last_message_at) "
-            "SELECT room_id, count(*), max(id), created_at FROM messages "
-            "WHERE id BETWEEN ? AND ? GROUP BY room_id "
-            "ON CONFLICT (room_id) DO UPDATE SET "
-            "messages = rooms.messages + excluded.messages, "
-            "last_message_id = excluded.last_message_id, "
-            "last_message_at = excluded.last_message_at",
-            ids,
-        )
-    return written
+IndexAtCommit = with_writer_setup(_index_at_commit, "IndexAtCommit", follow_search_index=False)
 
 
 class _Hops:
@@ -141,7 +121,7 @@ STORES: dict[str, type[Store]] = {
     "checkpoint-1000": _with_pragmas("wal_autocheckpoint=1000"),
     # No checkpoint at all while it runs (the WAL only grows): what checkpoints cost the tail.
     "checkpoint-never": _with_pragmas("wal_autocheckpoint=0"),
-    "separate-statements": SeparateStatements,
+    "index-at-commit": IndexAtCommit,
 }
 
 _freeze = heap.settle_after_startup
@@ -178,9 +158,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "temp-store-file": {"store": "tempfile"},
     "checkpoint-1000": {"store": "checkpoint-1000"},
     "checkpoint-never": {"store": "checkpoint-never"},
-    # The search index and the room counts as statements of their own in each batch's
-    # transaction, as before migration 0007's insert trigger.
-    "separate-statements": {"store": "separate-statements"},
+    # The search index fed inside every commit by the insert trigger, as before migration
+    # 0008 (the search index followed in batches).
+    "index-at-commit": {"store": "index-at-commit"},
     # Commits started at most every 1 / 2 / 4 ms (HeldWriter): fewer, larger batches at a load.
     "hold-1ms": {"writer": _held(0.001)},
     "hold-2ms": {"writer": _held(0.002)},

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from app.db import create_engine
+from app.schema import prepare_schema
+from app.store import Store
 from tests.browser_support import browser, open_page  # noqa: F401  (the browser tests' fixtures)
 from tests.services import (  # noqa: F401  (fixtures of the tests marked `services`)
     channel_prefix,
@@ -53,3 +56,14 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
 @pytest.fixture
 def room() -> str:
     return unique_room()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """The store of a new SQLite file in `tmp_path` (chat.db), migrated; closed after."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}")
+    await prepare_schema(engine, auto_migrate=True)
+    store = Store(engine)
+    yield store
+    await store.close()
+    await engine.dispose()

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,8 +27,14 @@ def alembic(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-# The search index: FTS5's table and its shadow tables.
-FTS_TABLES = {"messages_fts", "messages_fts_data", "messages_fts_idx", "messages_fts_config"}
+# The search index: FTS5's table and its shadow tables, and (0008) the mark it is current to.
+FTS_TABLES = {
+    "messages_fts",
+    "messages_fts_data",
+    "messages_fts_idx",
+    "messages_fts_config",
+    "messages_fts_state",
+}
 
 
 def tables(db: Path) -> set[str]:
@@ -251,10 +258,16 @@ def test_the_search_index_downgrades_and_upgrades_with_the_messages(tmp_path):
     assert found == [(1,), (2,)]
 
 
-def test_a_message_inserted_by_any_writer_is_indexed_and_counted_in_its_room(tmp_path):
-    """Migration 0007: the insert trigger keeps the search index and the room counts, whoever
-    writes (the server's writer, an import with ids older than a room's newest, SQL by hand);
-    downgraded, it is gone and 0006's schema is back."""
+def _indexed(conn: Any, words: str) -> list[int]:
+    found = conn.execute(
+        "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid", (words,)
+    ).fetchall()
+    return [rowid for (rowid,) in found]
+
+
+def test_a_message_inserted_by_any_writer_is_counted_in_its_room(tmp_path):
+    """Migration 0007: the insert trigger keeps the room counts, whoever writes (the server's
+    writer, an import with ids older than a room's newest, SQL by hand)."""
     import sqlite3
 
     db = tmp_path / "trigger.db"
@@ -274,17 +287,71 @@ def test_a_message_inserted_by_any_writer_is_indexed_and_counted_in_its_room(tmp
         rooms = conn.execute(
             "SELECT room_id, messages, last_message_id, last_message_at FROM rooms ORDER BY room_id"
         ).fetchall()
-        found = conn.execute(
-            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'newly OR brought' "
-            "ORDER BY rowid"
-        ).fetchall()
-        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
     assert rooms == [
         ("general", 3, 4, "2026-12-01 10:00:00.000000"),
         ("imported", 2, 1000, "2026-12-01 11:00:00.000000"),  # the older id does not win
         ("other", 1, 2, "2026-11-25 08:00:00.000001"),
     ]
-    assert found == [(4,), (500,), (1000,)]
+
+
+def test_the_search_index_holds_exactly_the_messages_up_to_its_mark(tmp_path):
+    """Migration 0008: every message of an upgraded database is indexed (the mark is its newest
+    id); one stored above the mark waits for a catch-up, one stored at or below it (an import's
+    older id) is indexed at once; a deleted or edited message leaves the index only if it was
+    in it (FTS5's own check compares the index with the table). Downgraded to 0007, every
+    message is indexed and each new one is indexed as it is stored."""
+    import sqlite3
+
+    from app.search_index import catch_up
+
+    db = tmp_path / "mark.db"
+    _first_release_database(db)
+    assert alembic(db, "upgrade", "head").returncode == 0
+    with sqlite3.connect(db, isolation_level=None) as conn:
+        assert conn.execute("SELECT indexed_through FROM messages_fts_state").fetchall() == [(3,)]
+        assert _indexed(conn, "hello OR kept") == [1, 2, 3]  # héllo folds
+        for id_ in (1000, 2000):
+            conn.execute(
+                "INSERT INTO messages (id, room_id, text, created_at) "
+                "VALUES (?, 'general', 'newly written', '2026-12-01 10:00:00.000000')",
+                (id_,),
+            )
+        assert _indexed(conn, "newly") == []  # above the mark: not yet
+        assert catch_up(1000, conn) == (1003, 2000)  # a slice: ids at most 1,000 above it
+        assert _indexed(conn, "newly") == [1000]
+        conn.execute(
+            "INSERT INTO messages (id, room_id, text, created_at) "
+            "VALUES (500, 'imported', 'brought over', '2026-11-01 09:00:00.000000')"
+        )
+        assert _indexed(conn, "brought") == [500]  # at or below the mark: at once
+        conn.execute("DELETE FROM messages WHERE id IN (3, 2000)")  # one indexed, one not
+        conn.execute("UPDATE messages SET text = 'hello edited' WHERE id = 1")
+        assert _indexed(conn, "newly OR kept OR edited") == [1, 1000]
+        assert catch_up(1500, conn) == (1003, 1000)  # 2000 is gone: nothing to add
+        # Current again: FTS5 compares its index with the table, row by row.
+        conn.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)")
+        conn.execute(
+            "INSERT INTO messages (id, room_id, text, created_at) "
+            "VALUES (3000, 'general', 'left behind', '2026-12-01 12:00:00.000000')"
+        )
+        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+    assert alembic(db, "downgrade", "0007").returncode == 0
+    with sqlite3.connect(db) as conn:
+        assert _indexed(conn, "behind") == [3000]  # the downgrade indexed what was above
+        conn.execute(
+            "INSERT INTO messages (room_id, text, created_at) "
+            "VALUES ('general', 'after the downgrade', '2026-12-01 13:00:00.000000')"
+        )
+        assert _indexed(conn, "downgrade") == [3001]
+        conn.execute("DELETE FROM messages WHERE id = 3000")
+        conn.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)")
+        triggers = conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall()
+    assert sorted(triggers) == [
+        ("messages_after_insert",),
+        ("messages_fts_delete",),
+        ("messages_fts_update",),
+    ]
+    assert "messages_fts_state" not in tables(db)
     assert alembic(db, "downgrade", "0006").returncode == 0
     with sqlite3.connect(db) as conn:
         triggers = conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall()

@@ -20,16 +20,6 @@ from app.store import NewMessage, Store, Written
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}")
-    await prepare_schema(engine, auto_migrate=True)
-    store = Store(engine)
-    yield store
-    await store.close()
-    await engine.dispose()
-
-
 def message(text: str, room: str = "r") -> NewMessage:
     return NewMessage(room, text, datetime.now(UTC), sender="s")
 
@@ -129,6 +119,7 @@ async def test_a_plain_batch_is_one_statement_and_a_keyed_one_a_transaction(stor
     store._sqlite._connect = connect  # type: ignore[method-assign]
     rooms = {r.room_id: r.messages for r in await store.rooms(limit=10)}
     assert rooms == {"r": 3, "other": 1}
+    await store.search_index_current()
     found = await store._sqlite.statements(
         lambda db: db.execute(
             "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'plain OR keyed'"
@@ -147,6 +138,7 @@ async def test_a_batch_written_as_one_statement_is_all_or_nothing(store: Store) 
         await insert(store, [message("first in the batch"), refused])
     assert await store.page("r", limit=10) == []
     assert await store.rooms(limit=10) == []
+    await store.search_index_current()
     hits = await store._sqlite.statements(
         lambda db: db.execute(
             "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'first'"
