@@ -68,11 +68,17 @@ class SearchIndexFollower:
         self._behind = 0  # messages stored since the last background catch-up began
         self._timer: asyncio.TimerHandle | None = None
         self._running: asyncio.Task[None] | None = None
+        # Whether the index held every stored message when a catch-up last ended, with nothing
+        # stored since (unknown at the start: a crash may have left messages above the mark).
+        self._current = False
+        self._writes = 0  # batches stored, to tell whether any came during a catch-up
 
     def stored(self, count: int) -> None:
         """The writer stored `count` messages (on the event loop, after each batch)."""
         if not count:
             return
+        self._current = False
+        self._writes += 1
         self._behind += count
         if self._behind >= BATCH:
             self._start()
@@ -80,8 +86,16 @@ class SearchIndexFollower:
             self._timer = asyncio.get_running_loop().call_later(DELAY, self._start)
 
     async def current(self) -> None:
-        """Return once every message stored before the call is in the index."""
+        """Return once every message stored before the call is in the index: at once when
+        nothing was stored since the last catch-up, else after one on the writer's thread."""
+        if self._current:
+            return
+        await self._catch_up_all()
+
+    async def _catch_up_all(self) -> None:
+        writes = self._writes
         await catch_up_all(self._thread)
+        self._current = self._writes == writes
 
     async def close(self) -> None:
         """At a clean stop: the background catch-up ended, and the index current."""
@@ -103,7 +117,7 @@ class SearchIndexFollower:
 
     async def _catch_up(self) -> None:
         try:
-            await catch_up_all(self._thread)
+            await self._catch_up_all()
         except Exception:
             # Nothing is lost: the messages stay above the mark for the next catch-up, and a
             # search catches up itself (and reports its own error).

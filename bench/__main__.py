@@ -186,6 +186,7 @@ def _brief(result: dict[str, Any]) -> str:
         "newest_ms",
         "kb_per_connection",
         "server_cpu",
+        "server_off_loop_cpu",
         "generator_cpu",
     )
     return json.dumps({k: result[k] for k in keys if k in result})

@@ -21,6 +21,8 @@ ROOM_METRICS: dict[str, Callable[[dict[str, Any]], float]] = {
     "echo p50 ms": lambda r: r["echo_ms"]["p50"],
     "delivered": lambda r: r["delivered"],
     "server cpu": lambda r: r["server_cpu"],
+    # the server's CPU outside the event loop's thread: the SQLite writer's thread
+    "server off-loop cpu": lambda r: r.get("server_off_loop_cpu", math.nan),
     "generator cpu": lambda r: r["generator_cpu"],
 }
 METRICS: dict[str, dict[str, Callable[[dict[str, Any]], float]]] = {

@@ -150,3 +150,30 @@ async def test_a_clean_stop_leaves_the_index_current(
     await engine.dispose()
     assert mark_and_newest(tmp_path / "chat.db") == (written.stored[0].id,) * 2
     index_matches_the_table(tmp_path / "chat.db")
+
+
+@pytest.mark.anyio
+async def test_a_search_goes_to_the_writer_only_when_something_was_stored_since(
+    slow_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a server where nothing was stored since the last catch-up, a search does not queue
+    behind the writer's commits; after a new message it does (and finds it)."""
+    calls: list[tuple[int, int]] = []
+    real = search_index.catch_up
+
+    def counted(most: int, db: sqlite3.Connection) -> tuple[int, int]:
+        calls.append(real(most, db))
+        return calls[-1]
+
+    monkeypatch.setattr(search_index, "catch_up", counted)
+    await insert(slow_store, [message("first word")])
+    assert [m.text for m in await find(slow_store, parse("word"), rooms=EVERY, limit=5)] == [
+        "first word"
+    ]
+    assert len(calls) == 1
+    await find(slow_store, parse("word"), rooms=EVERY, limit=5)
+    assert len(calls) == 1  # current: no trip to the writer's thread
+    await insert(slow_store, [message("second word")])
+    found = await find(slow_store, parse("word"), rooms=EVERY, limit=5)
+    assert [m.text for m in found] == ["second word", "first word"]
+    assert len(calls) == 2
