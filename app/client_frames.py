@@ -4,7 +4,7 @@ Anything else is a protocol error (the socket closes it with 1007). Other fields
 """
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -24,8 +24,10 @@ class BadFrame(ValueError):
     """The text frame is not a `send` object; the message says what is wrong with it."""
 
 
-@dataclass(slots=True, frozen=True)
-class Send:
+class Send(NamedTuple):
+    """Made once a message a `chat.v2.json` client sends: a tuple, for a frozen dataclass's
+    `__init__` costs four times a tuple's (app/messages.py, StoredMessage)."""
+
     text: str
     key: str | None
 

@@ -116,6 +116,8 @@ def profile(kind: str, workload: str, seconds: float, rate: int, out: Path) -> d
         server.start()
         try:
             spec = {**scaled(workload, seconds), "port": server.port, "server_pid": server.pid}
+            if server.spec.keyed and spec["workload"] == "rooms":  # as bench/servers.py sends
+                spec["keyed"] = True
             generator = subprocess.Popen(
                 [sys.executable, "-m", "bench.load", json.dumps([spec])],
                 cwd=ROOT,
