@@ -72,6 +72,7 @@ class SearchIndexFollower:
         # stored since (unknown at the start: a crash may have left messages above the mark).
         self._current = False
         self._writes = 0  # batches stored, to tell whether any came during a catch-up
+        self._closed = False
 
     def stored(self, count: int) -> None:
         """The writer stored `count` messages (on the event loop, after each batch)."""
@@ -98,12 +99,14 @@ class SearchIndexFollower:
         self._current = self._writes == writes
 
     async def close(self) -> None:
-        """At a clean stop: the background catch-up ended, and the index current."""
+        """At a clean stop (the writer has stopped): the background catch-up ended, none to
+        come, and the index current."""
+        self._closed = True
+        if self._running is not None:
+            await asyncio.gather(self._running, return_exceptions=True)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._running is not None:
-            await asyncio.gather(self._running, return_exceptions=True)
         await self.current()
 
     def _start(self) -> None:
@@ -124,6 +127,8 @@ class SearchIndexFollower:
             log.exception("catching the search index up failed")
         finally:
             self._running = None
+        if self._closed:
+            return
         if self._behind >= BATCH:
             self._start()
         elif self._behind and self._timer is None:

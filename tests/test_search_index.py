@@ -177,3 +177,40 @@ async def test_a_search_goes_to_the_writer_only_when_something_was_stored_since(
     found = await find(slow_store, parse("word"), rooms=EVERY, limit=5)
     assert [m.text for m in found] == ["second word", "first word"]
     assert len(calls) == 2
+
+
+class GatedThread:
+    """A stand-in for the writer's thread: each transaction waits for `gate`; `calls` counts
+    them, `closed` is set when the store would close the real one."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.calls = 0
+        self.after_close = 0
+        self.closed = False
+
+    async def transaction(self, work: object) -> tuple[int, int]:
+        self.calls += 1
+        self.after_close += self.closed
+        await self.gate.wait()
+        return 1, 1
+
+
+@pytest.mark.anyio
+async def test_no_catch_up_is_left_to_run_after_the_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Messages stored while a background catch-up runs, then the stop: nothing may start
+    another catch-up on the writer's thread once it is closed."""
+    monkeypatch.setattr(search_index, "DELAY", 0.05)
+    thread = GatedThread()
+    follower = search_index.SearchIndexFollower(thread)  # type: ignore[arg-type]
+    follower.stored(1)
+    await asyncio.sleep(0.1)  # the delay passed: a catch-up runs, held at the gate
+    assert thread.calls == 1
+    follower.stored(1)  # stored meanwhile: one more catch-up is due
+    closing = asyncio.create_task(follower.close())
+    await asyncio.sleep(0)
+    thread.gate.set()
+    await closing
+    thread.closed = True
+    await asyncio.sleep(0.2)  # past the delay: a catch-up scheduled at the stop would run now
+    assert thread.after_close == 0
