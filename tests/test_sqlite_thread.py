@@ -32,6 +32,19 @@ async def insert(store: Store, batch: list[NewMessage]) -> Written:
     return written
 
 
+async def indexed(store: Store, match: str) -> int:
+    """How many messages the search index holds for the FTS5 query `match`, once current."""
+    assert store._sqlite is not None
+    await store.search_index_current()
+    return int(
+        await store._sqlite.statements(
+            lambda db: db.execute(
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?", (match,)
+            ).fetchone()[0]
+        )
+    )
+
+
 async def test_the_writer_connection_has_the_engines_pragmas(store: Store) -> None:
     assert store._sqlite is not None
 
@@ -119,13 +132,7 @@ async def test_a_plain_batch_is_one_statement_and_a_keyed_one_a_transaction(stor
     store._sqlite._connect = connect  # type: ignore[method-assign]
     rooms = {r.room_id: r.messages for r in await store.rooms(limit=10)}
     assert rooms == {"r": 3, "other": 1}
-    await store.search_index_current()
-    found = await store._sqlite.statements(
-        lambda db: db.execute(
-            "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'plain OR keyed'"
-        ).fetchone()[0]
-    )
-    assert found == 4
+    assert await indexed(store, "plain OR keyed") == 4
 
 
 async def test_a_batch_written_as_one_statement_is_all_or_nothing(store: Store) -> None:
@@ -138,13 +145,7 @@ async def test_a_batch_written_as_one_statement_is_all_or_nothing(store: Store) 
         await insert(store, [message("first in the batch"), refused])
     assert await store.page("r", limit=10) == []
     assert await store.rooms(limit=10) == []
-    await store.search_index_current()
-    hits = await store._sqlite.statements(
-        lambda db: db.execute(
-            "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'first'"
-        ).fetchone()[0]
-    )
-    assert hits == 0
+    assert await indexed(store, "first") == 0
     await insert(store, [message("first again")])
     assert [m.text for m in await store.page("r", limit=10)] == ["first again"]
 
