@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection
 from websockets.http11 import Request
 
-from app import heap
+from app import heap, search_index
 from app.connection import SEND_NOW
 from app.main import create_app
 from app.protocol import ChatWebSocketProtocol
@@ -64,6 +64,34 @@ def _index_at_commit(db: Any) -> None:
 IndexAtCommit = with_writer_setup(_index_at_commit, "IndexAtCommit", follow_search_index=False)
 
 
+def _no_room_counts(db: Any) -> None:
+    """An experiment, wrong for `GET /rooms`: the insert trigger without its room counts (what
+    the counts cost a commit at most)."""
+    sql = insert_trigger_sql(db)
+    if "INSERT INTO rooms" not in sql:
+        return
+    db.execute(f"DROP TRIGGER {TRIGGER}")
+    db.execute(sql[: sql.index("INSERT INTO rooms")] + "END")
+
+
+def _no_created_at_index(db: Any) -> None:
+    """An experiment, slow for retention: no index on `created_at` (what it costs a commit)."""
+    db.execute("DROP INDEX IF EXISTS ix_messages_created_at")
+
+
+NoRoomCounts = with_writer_setup(_no_room_counts, "NoRoomCounts")
+NoCreatedAtIndex = with_writer_setup(_no_created_at_index, "NoCreatedAtIndex")
+
+
+def _follow_in(batch: int, delay: float) -> Any:
+    """The search index caught up every `batch` messages or `delay` s (app/search_index.py)."""
+
+    def patch() -> None:
+        search_index.BATCH, search_index.DELAY = batch, delay
+
+    return patch
+
+
 class _Hops:
     """`sqlite3.Connection.execute` on SQLAlchemy's aiosqlite adapter: each call awaits
     aiosqlite's thread."""
@@ -106,6 +134,14 @@ class HeldWriter(Writer):
         return self._gathered([first])
 
 
+class EagerWriter(Writer):
+    """The writer starting its next commit at once, as before its turn (app/writer.py
+    `Writer._turn`): the next commit's thread competes with the last batch's frame writes."""
+
+    async def _turn(self) -> None:
+        return None
+
+
 def _held(seconds: float) -> type[Writer]:
     return type(f"HeldWriter{seconds}", (HeldWriter,), {"hold": seconds})
 
@@ -122,6 +158,8 @@ STORES: dict[str, type[Store]] = {
     # No checkpoint at all while it runs (the WAL only grows): what checkpoints cost the tail.
     "checkpoint-never": _with_pragmas("wal_autocheckpoint=0"),
     "index-at-commit": IndexAtCommit,
+    "no-room-counts": NoRoomCounts,
+    "no-created-at-index": NoCreatedAtIndex,
 }
 
 _freeze = heap.settle_after_startup
@@ -161,8 +199,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # The search index fed inside every commit by the insert trigger, as before migration
     # 0008 (the search index followed in batches).
     "index-at-commit": {"store": "index-at-commit"},
+    # Upper bounds of two structures' cost to a commit (experiments: wrong for GET /rooms, slow
+    # for retention).
+    "no-room-counts": {"store": "no-room-counts"},
+    "no-created-at-index": {"store": "no-created-at-index"},
+    # The search index caught up in larger batches than app/search_index.py's 500 / 0.2 s.
+    "follow-2000": {"patch": _follow_in(2000, 0.5)},
     # Commits started at most every 1 / 2 / 4 ms (HeldWriter): fewer, larger batches at a load.
     "hold-1ms": {"writer": _held(0.001)},
+    # The next commit started at once, not after the turn that writes the last batch's frames.
+    "commit-at-once": {"writer": EagerWriter},
     "hold-2ms": {"writer": _held(0.002)},
     "hold-4ms": {"writer": _held(0.004)},
     # The writer without the search index's per-batch statement (issue 12's cost of search).
@@ -186,6 +232,8 @@ _variant: dict[str, Any] = {}
 
 
 def create() -> FastAPI:
+    if "patch" in _variant:
+        _variant["patch"]()
     if "heap" in _variant:
         heap.settle_after_startup = _variant["heap"]
     if "writer" in _variant:
@@ -210,9 +258,8 @@ def main() -> None:
         "ws_per_message_deflate": False,
         "log_level": "warning",
     }
-    options.update(
-        {k: v for k, v in _variant.items() if k not in ("store", "route", "heap", "writer")}
-    )
+    own = ("store", "route", "heap", "writer", "patch")  # not uvicorn's options
+    options.update({k: v for k, v in _variant.items() if k not in own})
     uvicorn.run(create, factory=True, host="127.0.0.1", port=args.port, **options)
 
 

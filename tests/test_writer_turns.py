@@ -1,0 +1,88 @@
+"""The writer's turn (app/writer.py), unit level: the frames of a batch go out before the next
+commit starts. Through a real server, every message's delivery, order and durability are in the
+protocol tests; this is about what runs first on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+
+import pytest
+
+from app.messages import Event, StoredMessage
+from app.store import NewMessage, Written
+from app.writer import Writer
+
+pytestmark = pytest.mark.anyio
+
+
+class _Sender:
+    token = "sender"
+    author: str | None = None
+    author_id: str | None = None
+    failed = False
+
+    def write_failed(self) -> None:
+        raise AssertionError("no write fails here")
+
+    def answer_retry(self, message: StoredMessage) -> None:
+        raise AssertionError("no key repeats here")
+
+
+class _Store:
+    """Records each commit; a commit takes until `release` is set, as the database's thread
+    would (the writer awaits it, the loop goes on)."""
+
+    def __init__(self, events: list[str]) -> None:
+        self._events = events
+        self._next_id = 1
+        self.release = asyncio.Event()
+
+    @asynccontextmanager
+    async def locked(self, room_ids: Iterable[str]) -> AsyncIterator[_Store]:
+        yield self
+
+    refused: frozenset[str] = frozenset()
+
+    async def insert(self, batch: Sequence[NewMessage]) -> Written:
+        self._events.append("commit " + ",".join(m.text for m in batch))
+        await self.release.wait()
+        stored = []
+        for m in batch:
+            stored.append(StoredMessage(self._next_id, m.room_id, m.text, m.created_at))
+            self._next_id += 1
+        return Written(stored, [])
+
+    async def commit(self) -> None:
+        return None
+
+
+async def test_the_next_commit_starts_after_the_frames_of_the_last_batch_went_out() -> None:
+    """The hub writes a batch's frames at the end of the loop's turn in which it was handed
+    on (it kicks each connection once, `call_soon`). The writer lets that turn end before it
+    starts the next commit, whose thread would otherwise compete with those writes for the
+    server's core: on the code before, 'commit b' came before 'frames a'."""
+    events: list[str] = []
+    store = _Store(events)
+    loop = asyncio.get_running_loop()
+
+    async def publish(published: list[Event], previous: Mapping[str, int]) -> None:
+        texts = ",".join(e.text for e in published if isinstance(e, StoredMessage))
+        loop.call_soon(events.append, f"frames {texts}")  # as Hub.deliver kicks
+
+    writer = Writer(store, publish)  # type: ignore[arg-type]
+    writer.start()
+    sender = _Sender()
+    try:
+        await writer.submit("r", "a", sender)
+        while events != ["commit a"]:
+            await asyncio.sleep(0)
+        await writer.submit("r", "b", sender)  # queued while "a" is being committed
+        store.release.set()
+        await asyncio.wait_for(writer.flush(), 5)
+        for _ in range(3):
+            await asyncio.sleep(0)  # the last batch's frames
+        assert events == ["commit a", "frames a", "commit b", "frames b"]
+    finally:
+        await writer.stop(1)
