@@ -23,6 +23,7 @@ from app.main import create_app
 from app.protocol import ChatWebSocketProtocol
 from app.search_index import WHOLE_BACKLOG, catch_up
 from app.settings import Settings
+from app.sqlite_thread import SqliteThread
 from app.store import NewMessage, Store, Written, _write_sqlite
 from app.writer import Writer
 from bench.bulk import INDEX_LINE, TRIGGER, insert_trigger_sql
@@ -81,6 +82,41 @@ def _no_created_at_index(db: Any) -> None:
 
 NoRoomCounts = with_writer_setup(_no_room_counts, "NoRoomCounts")
 NoCreatedAtIndex = with_writer_setup(_no_created_at_index, "NoCreatedAtIndex")
+
+
+class BackgroundCheckpoints(Store):
+    """The WAL checkpointed by a thread and connection of its own every `every` seconds
+    (PASSIVE: it never blocks the writer), the writer's own automatic checkpoint off: a
+    checkpoint no longer runs inside one of the writer's commits, holding up the next."""
+
+    every = 0.5
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self._checkpoints: asyncio.Task[None] | None = None
+        thread = self._sqlite
+        if thread is None:
+            return
+        own = thread._on_connect
+
+        def on_connect(db: Any, record: Any) -> None:
+            own(db, record)
+            db.execute("PRAGMA wal_autocheckpoint=0")
+
+        thread._on_connect = on_connect
+        self._checkpointer = SqliteThread(thread._path, own)
+
+    async def _write(self, conn: AsyncConnection | None, batch: Sequence[NewMessage]) -> Written:
+        if self._sqlite is not None and self._checkpoints is None:
+            self._checkpoints = asyncio.create_task(self._checkpoint_every())
+        return await super()._write(conn, batch)
+
+    async def _checkpoint_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            await self._checkpointer.statements(
+                lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            )
 
 
 def _follow_in(batch: int, delay: float) -> Any:
@@ -159,6 +195,7 @@ STORES: dict[str, type[Store]] = {
     "checkpoint-never": _with_pragmas("wal_autocheckpoint=0"),
     "index-at-commit": IndexAtCommit,
     "no-room-counts": NoRoomCounts,
+    "checkpoint-background": BackgroundCheckpoints,
     "no-created-at-index": NoCreatedAtIndex,
 }
 
@@ -203,6 +240,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # for retention).
     "no-room-counts": {"store": "no-room-counts"},
     "no-created-at-index": {"store": "no-created-at-index"},
+    # The WAL checkpointed by a thread of its own, never inside one of the writer's commits.
+    "checkpoint-background": {"store": "checkpoint-background"},
     # The search index caught up in larger batches than app/search_index.py's 500 / 0.2 s.
     "follow-2000": {"patch": _follow_in(2000, 0.5)},
     # Commits started at most every 1 / 2 / 4 ms (HeldWriter): fewer, larger batches at a load.
