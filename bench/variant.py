@@ -9,6 +9,7 @@ import asyncio
 import gc
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -119,6 +120,16 @@ class BackgroundCheckpoints(Store):
             )
 
 
+def _niced(niceness: int) -> type[Store]:
+    """The writer's thread at a lower scheduling priority than the event loop's (Linux: a
+    thread's own nice value), so that on a shared core the loop's frame writes come first."""
+
+    def setup(db: Any) -> None:  # runs on the writer's thread, as its connection opens
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+
+    return with_writer_setup(setup, f"Niced{niceness}")
+
+
 def _follow_in(batch: int, delay: float) -> Any:
     """The search index caught up every `batch` messages or `delay` s (app/search_index.py)."""
 
@@ -196,6 +207,8 @@ STORES: dict[str, type[Store]] = {
     "index-at-commit": IndexAtCommit,
     "no-room-counts": NoRoomCounts,
     "checkpoint-background": BackgroundCheckpoints,
+    "writer-nice-5": _niced(5),
+    "writer-nice-10": _niced(10),
     "no-created-at-index": NoCreatedAtIndex,
 }
 
@@ -242,6 +255,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no-created-at-index": {"store": "no-created-at-index"},
     # The WAL checkpointed by a thread of its own, never inside one of the writer's commits.
     "checkpoint-background": {"store": "checkpoint-background"},
+    # The writer's thread at nice 5 / 10: the loop first when both want the core.
+    "writer-nice-5": {"store": "writer-nice-5"},
+    "writer-nice-10": {"store": "writer-nice-10"},
     # The search index caught up in larger batches than app/search_index.py's 500 / 0.2 s.
     "follow-2000": {"patch": _follow_in(2000, 0.5)},
     # Commits started at most every 1 / 2 / 4 ms (HeldWriter): fewer, larger batches at a load.
