@@ -112,6 +112,13 @@ class BackgroundCheckpoints(Store):
             self._checkpoints = asyncio.create_task(self._checkpoint_every())
         return await super()._write(conn, batch)
 
+    async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            await asyncio.gather(self._checkpoints, return_exceptions=True)
+            await self._checkpointer.close()
+        await super().close()
+
     async def _checkpoint_every(self) -> None:
         while True:
             await asyncio.sleep(self.every)
@@ -262,10 +269,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "follow-2000": {"patch": _follow_in(2000, 0.5)},
     # Commits started at most every 1 / 2 / 4 ms (HeldWriter): fewer, larger batches at a load.
     "hold-1ms": {"writer": _held(0.001)},
-    # The next commit started at once, not after the turn that writes the last batch's frames.
-    "commit-at-once": {"writer": EagerWriter},
     "hold-2ms": {"writer": _held(0.002)},
     "hold-4ms": {"writer": _held(0.004)},
+    # The next commit started at once, not after the turn that writes the last batch's frames.
+    "commit-at-once": {"writer": EagerWriter},
     # The writer without the search index's per-batch statement (issue 12's cost of search).
     "no-search-index": {"store": "unindexed"},
     # The writer's batches capped lower than the default 1,000 (latency under load vs commits).
