@@ -24,8 +24,7 @@ from app.main import create_app
 from app.protocol import ChatWebSocketProtocol
 from app.search_index import WHOLE_BACKLOG, catch_up
 from app.settings import Settings
-from app.sqlite_thread import SqliteThread
-from app.store import NewMessage, Store, Written, _write_sqlite
+from app.store import NewMessage, Store, Written, _sqlite_thread, _write_sqlite
 from app.writer import Writer
 from bench.bulk import INDEX_LINE, TRIGGER, insert_trigger_sql
 from bench.memstore import MemoryStore
@@ -85,48 +84,6 @@ NoRoomCounts = with_writer_setup(_no_room_counts, "NoRoomCounts")
 NoCreatedAtIndex = with_writer_setup(_no_created_at_index, "NoCreatedAtIndex")
 
 
-class BackgroundCheckpoints(Store):
-    """The WAL checkpointed by a thread and connection of its own every `every` seconds
-    (PASSIVE: it never blocks the writer), the writer's own automatic checkpoint off: a
-    checkpoint no longer runs inside one of the writer's commits, holding up the next."""
-
-    every = 0.5
-
-    def __init__(self, engine: Any) -> None:
-        super().__init__(engine)
-        self._checkpoints: asyncio.Task[None] | None = None
-        thread = self._sqlite
-        if thread is None:
-            return
-        own = thread._on_connect
-
-        def on_connect(db: Any, record: Any) -> None:
-            own(db, record)
-            db.execute("PRAGMA wal_autocheckpoint=0")
-
-        thread._on_connect = on_connect
-        self._checkpointer = SqliteThread(thread._path, own)
-
-    async def _write(self, conn: AsyncConnection | None, batch: Sequence[NewMessage]) -> Written:
-        if self._sqlite is not None and self._checkpoints is None:
-            self._checkpoints = asyncio.create_task(self._checkpoint_every())
-        return await super()._write(conn, batch)
-
-    async def close(self) -> None:
-        if self._checkpoints is not None:
-            self._checkpoints.cancel()
-            await asyncio.gather(self._checkpoints, return_exceptions=True)
-            await self._checkpointer.close()
-        await super().close()
-
-    async def _checkpoint_every(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            await self._checkpointer.statements(
-                lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            )
-
-
 def _niced(niceness: int) -> type[Store]:
     """The writer's thread at a lower scheduling priority than the event loop's (Linux: a
     thread's own nice value), so that on a shared core the loop's frame writes come first."""
@@ -167,6 +124,41 @@ def _with_pragmas(*pragmas: str) -> type[Store]:
             db.execute(f"PRAGMA {pragma}")
 
     return with_writer_setup(setup, "PragmaStore")
+
+
+class BackgroundCheckpoints(_with_pragmas("wal_autocheckpoint=0")):  # type: ignore[misc]
+    """The WAL checkpointed by a thread and connection of its own every `every` seconds
+    (PASSIVE: it never blocks the writer), the writer's own automatic checkpoint off: a
+    checkpoint no longer runs inside one of the writer's commits, holding up the next."""
+
+    every = 0.5
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self._checkpoints: asyncio.Task[None] | None = None
+        # A connection of its own to the engine's file, with the engine's pragmas.
+        self._checkpointer = _sqlite_thread(engine) if self._sqlite is not None else None
+
+    async def _write(self, conn: AsyncConnection | None, batch: Sequence[NewMessage]) -> Written:
+        if self._sqlite is not None and self._checkpoints is None:
+            self._checkpoints = asyncio.create_task(self._checkpoint_every())
+        return await super()._write(conn, batch)
+
+    async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            await asyncio.gather(self._checkpoints, return_exceptions=True)
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+        await super().close()
+
+    async def _checkpoint_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            assert self._checkpointer is not None
+            await self._checkpointer.statements(
+                lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            )
 
 
 class HeldWriter(Writer):

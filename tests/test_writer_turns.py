@@ -34,6 +34,8 @@ class _Store:
     """Records each commit; a commit takes until `release` is set, as the database's thread
     would (the writer awaits it, the loop goes on)."""
 
+    refused: frozenset[str] = frozenset()  # SQLite's transactions refuse no room
+
     def __init__(self, events: list[str]) -> None:
         self._events = events
         self._next_id = 1
@@ -42,8 +44,6 @@ class _Store:
     @asynccontextmanager
     async def locked(self, room_ids: Iterable[str]) -> AsyncIterator[_Store]:
         yield self
-
-    refused: frozenset[str] = frozenset()
 
     async def insert(self, batch: Sequence[NewMessage]) -> Written:
         self._events.append("commit " + ",".join(m.text for m in batch))
