@@ -21,11 +21,12 @@ class Message(Base):
         Index("ix_messages_room_id_id", "room_id", "id"),
         # A client's retry of a keyed send is recognised by the database itself. Partial:
         # unkeyed sends (NULL) can never conflict, and leaving them out spares every such
-        # insert a B-tree update (migration 0006).
+        # insert a B-tree update (migration 0006). Led by the key: keys that begin with the
+        # time (the page's) land at the index's end together, whatever their rooms (0009).
         Index(
-            "ix_messages_room_id_client_key",
-            "room_id",
+            "ix_messages_client_key_room_id",
             "client_key",
+            "room_id",
             unique=True,
             sqlite_where=text("client_key IS NOT NULL"),
             postgresql_where=text("client_key IS NOT NULL"),
