@@ -3,9 +3,11 @@
 Promises:
 - durable before visible: a message is handed to `publish` only after its transaction committed;
 - one order: batches are committed one after another and handed over in id order;
-- group commit: everything queued while a commit runs goes into the next transaction, one
-  multi-row INSERT, so a fast sender is never held to one message per commit; the next commit
-  starts once the frames of the last batch were written (one turn of the loop after it);
+- group commit: what is queued while a commit runs goes into the next transaction, one
+  multi-row INSERT, so a fast sender is never held to one message per commit (all of it up to
+  64 messages, else a multiple of 64 up to the cap, so that few statement texts are compiled);
+  the next commit starts once the frames of the last batch were written (one turn of the loop
+  after it);
 - one message that cannot be stored fails only itself: a batch whose commit fails is retried
   in halves, down to single messages, so only the messages that really cannot be stored are
   lost. A lost message publishes nothing; its sender is told (`write_failed`) and its
@@ -60,6 +62,19 @@ class Sender(Protocol):
 
 
 Batch = list[tuple[NewMessage, "Sender"]]
+
+# A batch's INSERT is one statement whose text depends on its number of rows, and the database
+# compiles each new text: SQLite spends a quarter of a 1,000-row commit's CPU on it, and keeps
+# the 128 latest in its cache (up to 0.75 KB a row each). Batches of more than SHAPE_STEP
+# messages are cut to a multiple of it, so that the few statements they need stay compiled
+# (docs/performance.md, issue 16's seventh pass).
+SHAPE_STEP = 64
+
+
+def batch_size(available: int) -> int:
+    """How many of `available` queued messages the next batch takes: all of them up to
+    SHAPE_STEP, else the largest multiple of SHAPE_STEP."""
+    return available if available <= SHAPE_STEP else available - available % SHAPE_STEP
 
 
 class Writer:
@@ -159,8 +174,10 @@ class Writer:
         return self._gathered([await self._queue.get()])
 
     def _gathered(self, batch: Batch) -> Batch:
-        """`batch` with what is queued behind it, up to the batch cap."""
-        while len(batch) < self._batch_max and not self._queue.empty():
+        """`batch` with what is queued behind it, up to the batch cap, in one of few sizes
+        (`batch_size`); what is left waits for the next batch, which starts at once."""
+        size = batch_size(min(len(batch) + self._queue.qsize(), self._batch_max))
+        while len(batch) < size:
             batch.append(self._queue.get_nowait())
         return batch
 

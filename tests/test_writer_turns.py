@@ -12,7 +12,7 @@ import pytest
 
 from app.messages import Event, StoredMessage
 from app.store import NewMessage, Written
-from app.writer import Writer
+from app.writer import Writer, batch_size
 
 pytestmark = pytest.mark.anyio
 
@@ -86,3 +86,39 @@ async def test_the_next_commit_starts_after_the_frames_of_the_last_batch_went_ou
         assert events == ["commit a", "frames a", "commit b", "frames b"]
     finally:
         await writer.stop(1)
+
+
+def test_batches_over_the_shape_step_are_cut_to_a_multiple_of_it() -> None:
+    """A batch's INSERT is compiled once per number of rows: above SHAPE_STEP a batch takes a
+    multiple of it, so that the statements stay few and cached."""
+    assert [batch_size(n) for n in (1, 63, 64, 65, 127, 128, 129, 1000)] == [
+        1, 63, 64, 64, 64, 128, 128, 960,
+    ]  # fmt: skip
+
+
+async def test_what_a_cut_batch_leaves_goes_into_the_next_one_in_order() -> None:
+    """150 messages queued behind a commit: the next batches take 128 of them, then the 22
+    left, in the order they came; none lost, none twice."""
+    events: list[str] = []
+    store = _Store(events)
+    published: list[str] = []
+
+    async def publish(events_: list[Event], previous: Mapping[str, int]) -> None:
+        published.extend(e.text for e in events_ if isinstance(e, StoredMessage))
+
+    writer = Writer(store, publish)  # type: ignore[arg-type]
+    writer.start()
+    sender = _Sender()
+    texts = [str(i) for i in range(151)]
+    try:
+        await writer.submit("r", texts[0], sender)
+        while not events:
+            await asyncio.sleep(0)
+        for text in texts[1:]:  # queued while the first commit waits
+            await writer.submit("r", text, sender)
+        store.release.set()
+        await writer.flush()
+    finally:
+        await writer.stop()
+    assert [len(e.split(" ", 1)[1].split(",")) for e in events] == [1, 128, 22]
+    assert published == texts
