@@ -89,8 +89,10 @@ def hottest(raw: Path, top: int = 25) -> list[tuple[str, int]]:
     return leaves.most_common(top)
 
 
-def scaled(workload: str, seconds: float) -> dict[str, Any]:
+def scaled(workload: str, seconds: float, offered: float | None = None) -> dict[str, Any]:
     spec = dict(FULL.specs[workload])
+    if offered and spec.get("rate"):
+        spec["rate"] = offered  # as `python -m bench --paced-rates` offers it
     if spec.get("rate"):
         senders = spec["rooms"] * spec["senders"]
         spec["messages"] = int(spec["rate"] * seconds / senders)
@@ -100,7 +102,9 @@ def scaled(workload: str, seconds: float) -> dict[str, Any]:
     return spec
 
 
-def profile(kind: str, workload: str, seconds: float, rate: int, out: Path) -> dict[str, Any]:
+def profile(
+    kind: str, workload: str, seconds: float, rate: int, out: Path, offered: float | None = None
+) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     gc_file = out / f"{kind}-{workload}-gc.json"
     gc_file.unlink(missing_ok=True)
@@ -115,7 +119,11 @@ def profile(kind: str, workload: str, seconds: float, rate: int, out: Path) -> d
         os.environ["BENCH_GCTIME"] = str(gc_file)
         server.start()
         try:
-            spec = {**scaled(workload, seconds), "port": server.port, "server_pid": server.pid}
+            spec = {
+                **scaled(workload, seconds, offered),
+                "port": server.port,
+                "server_pid": server.pid,
+            }
             if server.spec.keyed and spec["workload"] == "rooms":  # as bench/servers.py sends
                 spec["keyed"] = True
             generator = subprocess.Popen(
@@ -199,9 +207,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "profiles")
+    parser.add_argument(
+        "--offered", type=float, help="a paced workload's msgs/s (default: bench/plan.py's)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    report = profile(args.kind, args.workload, args.seconds, args.rate, args.out)
+    report = profile(args.kind, args.workload, args.seconds, args.rate, args.out, args.offered)
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
 
 

@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -22,8 +23,9 @@ from app import heap, search_index
 from app.connection import SEND_NOW
 from app.main import create_app
 from app.protocol import ChatWebSocketProtocol
-from app.search_index import WHOLE_BACKLOG, catch_up
+from app.search_index import SLICE, WHOLE_BACKLOG, catch_up
 from app.settings import Settings
+from app.sqlite_thread import _in_transaction
 from app.store import NewMessage, Store, Written, _sqlite_thread, _write_sqlite
 from app.writer import Writer
 from bench.bulk import INDEX_LINE, TRIGGER, insert_trigger_sql
@@ -85,13 +87,48 @@ NoCreatedAtIndex = with_writer_setup(_no_created_at_index, "NoCreatedAtIndex")
 
 
 def _niced(niceness: int) -> type[Store]:
-    """The writer's thread at a lower scheduling priority than the event loop's (Linux: a
-    thread's own nice value), so that on a shared core the loop's frame writes come first."""
+    """The writer's thread at another scheduling priority than the event loop's (Linux: a
+    thread's own nice value): above 0 the loop's frame writes come first on a shared core,
+    below 0 (root or CAP_SYS_NICE) the commit that every delivery waits for does."""
 
     def setup(db: Any) -> None:  # runs on the writer's thread, as its connection opens
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
     return with_writer_setup(setup, f"Niced{niceness}")
+
+
+def _writer_on_core(core: int) -> type[Store]:
+    """The writer's thread moved to another core than the event loop's (Linux: a thread's own
+    affinity). In the bench that core is the load generator's: an experiment on what the
+    writer costs the loop's core, not a fair kind."""
+
+    def setup(db: Any) -> None:  # runs on the writer's thread, as its connection opens
+        os.sched_setaffinity(threading.get_native_id(), {core})
+
+    return with_writer_setup(setup, f"WriterOnCore{core}")
+
+
+def _unsynced_catch_up(most: int, db: Any) -> tuple[int, int]:
+    """One catch-up transaction committed without its own fsync (`synchronous=NORMAL` for it
+    alone): the writer's next commit fsyncs the WAL, the catch-up's frames with it; one lost
+    to a crash is redone from the mark."""
+    (mode,) = db.execute("PRAGMA synchronous").fetchone()
+    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        return _in_transaction(partial(catch_up, most), db)
+    finally:
+        if db.in_transaction:  # failed: roll back first (the level cannot change inside one)
+            db.execute("ROLLBACK")
+        db.execute(f"PRAGMA synchronous={mode}")
+
+
+def _catch_up_unsynced() -> None:
+    async def catch_up_all(thread: Any) -> None:
+        through, target = await thread.statements(partial(_unsynced_catch_up, SLICE))
+        while through < target:
+            through, _ = await thread.statements(partial(_unsynced_catch_up, SLICE))
+
+    search_index.catch_up_all = catch_up_all
 
 
 def _follow_in(batch: int, delay: float) -> Any:
@@ -208,6 +245,9 @@ STORES: dict[str, type[Store]] = {
     "checkpoint-background": BackgroundCheckpoints,
     "writer-nice-5": _niced(5),
     "writer-nice-10": _niced(10),
+    "writer-nice--5": _niced(-5),
+    "writer-nice--10": _niced(-10),
+    "writer-core-1": _writer_on_core(1),
     "no-created-at-index": NoCreatedAtIndex,
 }
 
@@ -257,8 +297,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # The writer's thread at nice 5 / 10: the loop first when both want the core.
     "writer-nice-5": {"store": "writer-nice-5"},
     "writer-nice-10": {"store": "writer-nice-10"},
+    # The writer's thread at nice -5 / -10: the commit first when both want the core.
+    "writer-nice--5": {"store": "writer-nice--5"},
+    "writer-nice--10": {"store": "writer-nice--10"},
+    # The writer's thread on core 1 (the generator's), the loop alone on core 0: what the
+    # writer's share of the one core costs (an experiment; the generator has less of its core).
+    "writer-core-1": {"store": "writer-core-1"},
     # The search index caught up in larger batches than app/search_index.py's 500 / 0.2 s.
     "follow-2000": {"patch": _follow_in(2000, 0.5)},
+    # The search index's catch-ups committed without an fsync of their own.
+    "catch-up-unsynced": {"patch": _catch_up_unsynced},
     # Commits started at most every 1 / 2 / 4 ms (HeldWriter): fewer, larger batches at a load.
     "hold-1ms": {"writer": _held(0.001)},
     "hold-2ms": {"writer": _held(0.002)},
