@@ -237,11 +237,10 @@ async def _read(websocket: WebSocket, conn: Connection, chat: Chat, *, v2: bool)
             continue
         if v2:
             try:
-                send = parse_send(text)
+                text, key = parse_send(text)
             except BadFrame as exc:
                 _reject(conn, INVALID_DATA, f"not a send frame: {exc}")
                 continue
-            text, key = send.text, send.key
         if len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes):
             _reject(conn, MESSAGE_TOO_BIG, f"message over {max_bytes} bytes")
         elif not text or text.isspace():
